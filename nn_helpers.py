@@ -554,9 +554,9 @@ def leaky_relu_backward(dA, cache):
 
 
 def sigmoid_forward(Z):
-    """Logistic sigmoid ``1 / (1 + exp(-z))``, computed as ``(1 + tanh(z/2)) / 2`` so that no
-    ``exp`` can overflow; cache = A."""
-    A = 0.5 * (1 + np.tanh(0.5 * Z))
+    """Logistic sigmoid ``1 / (1 + exp(-z))``, computed as ``exp(-log(1 + exp(-z)))`` with
+    ``np.logaddexp`` so that no ``exp`` overflows and tiny values stay accurate; cache = A."""
+    A = np.exp(-np.logaddexp(0, -Z))
     return A, A
 
 
