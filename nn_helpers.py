@@ -258,8 +258,12 @@ def scale_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
     if images.dtype != np.uint8:
         raise TypeError(f"scale_pixels expects uint8 pixels 0..255, got dtype {images.dtype}; "
                         "the images may already be scaled.")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"scale_pixels needs a floating-point dtype, got {dtype}; an integer one "
+                        "would round every pixel below 255 down to 0.")
     out = np.empty(images.shape, dtype=dtype)
-    np.multiply(images, dtype(1.0 / 255.0), out=out, dtype=dtype)
+    np.divide(images, 255, out=out, dtype=dtype)  # correctly rounded, the same as images / 255
     return out
 
 
@@ -269,7 +273,7 @@ def flatten_images(images: np.ndarray) -> np.ndarray:
     if images.ndim < 2:
         raise ValueError(f"flatten_images expects a batch of images (N, H, W), got shape "
                          f"{images.shape}.")
-    return images.reshape(images.shape[0], -1)
+    return images.reshape(images.shape[0], math.prod(images.shape[1:]))
 
 
 def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) -> np.ndarray:
@@ -304,7 +308,8 @@ def train_val_split(X, y, n_val: int, *, rng):
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
-    if not 0 < n_val < len(X):
+    if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) \
+            or not 0 < n_val < len(X):
         raise ValueError(f"n_val must be between 1 and {len(X) - 1}, got {n_val}.")
     perm = np.random.default_rng(rng).permutation(len(X))
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -340,7 +345,8 @@ def iterate_minibatches(X, y, batch_size: int, *, rng=None, shuffle: bool = True
     """Yield ``(X_batch, y_batch)`` pairs that cover every sample exactly once.
 
     With ``shuffle`` the order is one fresh permutation from ``rng`` per call (one call per
-    epoch); the last batch holds the ``len(X) % batch_size`` leftover samples, if any.
+    epoch); the last batch holds the ``len(X) % batch_size`` leftover samples, if any. Bad
+    arguments raise at the call, not at the first batch.
     """
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
@@ -351,12 +357,9 @@ def iterate_minibatches(X, y, batch_size: int, *, rng=None, shuffle: bool = True
         if rng is None:
             raise ValueError("shuffle=True needs rng= (a seed or np.random.Generator).")
         order = np.random.default_rng(rng).permutation(len(X))
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            yield X[idx], y[idx]
-    else:
-        for start in range(0, len(X), batch_size):
-            yield X[start:start + batch_size], y[start:start + batch_size]
+        return ((X[order[i:i + batch_size]], y[order[i:i + batch_size]])
+                for i in range(0, len(X), batch_size))
+    return ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(X), batch_size))
 
 
 # =================================================================================================
