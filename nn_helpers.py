@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -632,7 +633,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def cross_entropy(logits: np.ndarray, y) -> float:
     """Mean cross-entropy of integer labels ``y`` (N,) under logits (N, C)."""
-    y = _check_labels(y, logits.shape[-1] if logits.ndim == 2 else 0, n=len(logits))
+    _check_logits(logits)
+    y = _check_labels(y, logits.shape[1], n=len(logits))
     return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
 
 
@@ -675,6 +677,8 @@ def init_weights(fan_in: int, fan_out: int, scheme: str = "he", *, rng, dtype=np
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose one of {sorted(INIT_SCHEMES)}.")
+    if not (fan_in >= 1 and fan_out >= 1):
+        raise ValueError(f"fan_in and fan_out must be positive, got {fan_in} and {fan_out}.")
     std = INIT_SCHEMES[scheme](fan_in, fan_out, scale)
     if std == 0.0:
         return np.zeros((fan_in, fan_out), dtype=dtype)
@@ -828,12 +832,13 @@ class Optimizer:
         if params.keys() != grads.keys():
             raise ValueError(f"params and grads must have the same names, got {sorted(params)} "
                              f"and {sorted(grads)}.")
-        self.t += 1
         for name, p in params.items():
-            g = grads[name]
-            if g.shape != p.shape:
-                raise ValueError(f"grad {name} has shape {g.shape}, param has {p.shape}.")
-            self._update(name, p, g)
+            if grads[name].shape != p.shape:
+                raise ValueError(f"grad {name} has shape {grads[name].shape}, param has "
+                                 f"{p.shape}.")
+        self.t += 1  # only once every check has passed: a refused step changes nothing
+        for name, p in params.items():
+            self._update(name, p, grads[name])
 
     def _zeros(self, name, p, key="v"):
         return self.state.setdefault((name, key), np.zeros_like(p))
@@ -959,6 +964,8 @@ def constant_lr(lr0: float) -> Callable[[int], float]:
 
 def step_decay(lr0: float, drop: float = 0.5, every: int = 5) -> Callable[[int], float]:
     """lr(epoch) = lr0 * drop ** (epoch // every): multiply by ``drop`` every ``every`` epochs."""
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every must be a positive integer, got {every!r}.")
     return lambda epoch: lr0 * drop ** (epoch // every)
 
 
@@ -1023,7 +1030,11 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
             correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        val_loss, val_acc = evaluate(params, X_val, y_val, activation)
+        val_logits = predict_logits(params, X_val, activation)
+        if not np.isfinite(val_logits).all():  # the epoch's last update blew up
+            raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer))
+        val_loss = cross_entropy(val_logits, np.asarray(y_val))
+        val_acc = accuracy(np.asarray(y_val), val_logits.argmax(axis=1))
         _append(history, epoch=epoch + 1, train_loss=loss_sum / len(X_train),
                 train_acc=correct / len(X_train), val_loss=val_loss, val_acc=val_acc,
                 lr=optimizer.lr, train_seconds=train_seconds,
@@ -1085,7 +1096,8 @@ def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:
     """Counts (C, C): entry [i, j] is how many samples of class i were predicted as j."""
     y_true = _check_labels(y_true, num_classes, "y_true")
     y_pred = _check_labels(y_pred, num_classes, "y_pred", n=len(y_true))
-    counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    counts = np.bincount(y_true.astype(np.int64) * num_classes + y_pred,
+                         minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
 
@@ -1119,13 +1131,19 @@ def load_params(path, layer_sizes=None) -> dict:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # an .npy file holds one array
+            raise ValueError("a single array, not an .npz archive of named arrays")
+        with archive:
             params = {k: archive[k] for k in archive.files}
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file; save the model first with "
                                 "save_params(path, params).") from None
-    except (ValueError, OSError, zlib.error) as err:
-        raise ValueError(f"{path}: not a readable parameter archive ({err}).") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        reason = ("it holds pickled Python objects, which are never loaded because unpickling "
+                  "can run arbitrary code" if "pickle" in str(err) else str(err))
+        raise ValueError(f"{path}: not a readable parameter archive (expected an .npz file of "
+                         f"named arrays written by save_params): {reason}.") from None
     try:
         L = num_layers(params)
     except ValueError as err:
@@ -1176,7 +1194,7 @@ def check_exercise(name: str, got, expected, *, rtol: float = 1e-5, atol: float 
             fail(f"{np.size(close) - np.count_nonzero(close)} of {np.size(close)} values differ; "
                  f"first at index {tuple(int(i) for i in first)}: got {got_arr[first]!r}, "
                  f"expected {exp_arr[first]!r}.")
-    elif isinstance(expected, float):
+    elif isinstance(expected, (float, np.floating)):
         if not math.isclose(float(got), expected, rel_tol=rtol, abs_tol=atol):
             fail(f"expected {expected:.6g}, got {float(got):.6g}.")
     elif got != expected:
