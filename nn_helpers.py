@@ -23,12 +23,11 @@ import re
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -824,7 +823,7 @@ class Optimizer:
     def __init__(self, lr: float):
         if not lr > 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        self.lr = lr
+        self.lr = float(lr)
         self.state: dict = {}
         self.t = 0
 
@@ -929,8 +928,8 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
-    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
-    m_hat = m / (1 - b1^t);  v_hat = v / (1 - b2^t);  theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
+    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  m_hat = m / (1 - b1^t);
+    v_hat = v / (1 - b2^t);  theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 
     The bias correction undoes the pull of the zero-initialised averages towards 0 in the first
     steps.
@@ -1016,7 +1015,8 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
                                "train_seconds", "eval_seconds")}
     for epoch in range(epochs):
         if schedule is not None:
-            optimizer.lr = schedule(epoch)
+            # A NumPy-scalar lr would promote float32 updates to float64 under NumPy 2.
+            optimizer.lr = float(schedule(epoch))
         start = time.perf_counter()
         loss_sum = correct = 0.0
         batches = iterate_minibatches(X_train, y_train, batch_size, rng=rng)
