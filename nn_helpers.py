@@ -982,7 +982,12 @@ def cosine_decay(lr0: float, total: int, lr_min: float = 0.0) -> Callable[[int],
 # =================================================================================================
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or inf during training."""
+    """The loss became NaN or inf during training. ``history`` holds the epochs completed
+    before it happened (the same dict ``fit`` returns), so a sweep can still plot them."""
+
+    def __init__(self, message: str, history: dict | None = None):
+        super().__init__(message)
+        self.history = history if history is not None else {}
 
 
 def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, epochs: int,
@@ -1005,7 +1010,8 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     Raises
     ------
     TrainingDivergedError
-        When the loss becomes NaN or inf, with the epoch, batch and advice.
+        When the loss becomes NaN or inf, with the epoch, batch and advice; its ``history``
+        attribute holds the epochs completed before.
     """
     _check_activation(activation)
     y_train = _check_labels(y_train, params[f"W{num_layers(params)}"].shape[1], "y_train",
@@ -1023,7 +1029,7 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
         for batch, (X_batch, y_batch) in enumerate(batches):
             logits, caches = mlp_forward(params, X_batch, activation)
             if not np.isfinite(logits).all():
-                raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer))
+                raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
             loss, dlogits = softmax_cross_entropy(logits, y_batch)
             optimizer.step(params, mlp_backward(dlogits, caches))
             loss_sum += loss * len(y_batch)
@@ -1032,7 +1038,7 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
         start = time.perf_counter()
         val_logits = predict_logits(params, X_val, activation)
         if not np.isfinite(val_logits).all():  # the epoch's last update blew up
-            raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer))
+            raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
         val_loss = cross_entropy(val_logits, np.asarray(y_val))
         val_acc = accuracy(np.asarray(y_val), val_logits.argmax(axis=1))
         _append(history, epoch=epoch + 1, train_loss=loss_sum / len(X_train),
@@ -1057,7 +1063,8 @@ def _diverged_message(epoch: int, batch: int, optimizer: Optimizer) -> str:
     return (f"the loss became NaN or inf at epoch {epoch + 1}, batch {batch + 1}, with "
             f"{optimizer!r}. The updates are too large: lower the learning rate (try "
             f"lr={optimizer.lr / 10:g}), check that the inputs are scaled to [0, 1], and "
-            "re-initialise the parameters before training again (they now hold NaN or inf).")
+            "re-initialise the parameters before training again (they now hold huge, inf or NaN "
+            "values).")
 
 
 # =================================================================================================
@@ -1194,7 +1201,7 @@ def check_exercise(name: str, got, expected, *, rtol: float = 1e-5, atol: float 
             fail(f"{np.size(close) - np.count_nonzero(close)} of {np.size(close)} values differ; "
                  f"first at index {tuple(int(i) for i in first)}: got {got_arr[first]!r}, "
                  f"expected {exp_arr[first]!r}.")
-    elif isinstance(expected, (float, np.floating)):
+    elif isinstance(expected, (float, np.floating)) or isinstance(got, (float, np.floating)):
         if not math.isclose(float(got), expected, rel_tol=rtol, abs_tol=atol):
             fail(f"expected {expected:.6g}, got {float(got):.6g}.")
     elif got != expected:

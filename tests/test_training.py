@@ -457,6 +457,27 @@ def test_fit_divergence_on_the_last_batch_of_an_epoch_is_reported_as_divergence(
                batch_size=4, rng=0, verbose=False)
 
 
+
+def test_divergence_error_carries_the_epochs_completed_before_it():
+    # A learning-rate sweep plots a diverged run up to the blow-up: the error keeps the history.
+    X = np.random.default_rng(0).standard_normal((64, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    params = nn.init_mlp([2, 8, 2], rng=0)
+    diverged_at = {}
+
+    def blow_up_after_two_epochs(epoch, params):
+        if epoch == 2:
+            params["W2"][:] = np.inf
+            diverged_at["epoch"] = epoch
+
+    with pytest.raises(nn.TrainingDivergedError, match="epoch 3") as info, \
+            np.errstate(invalid="ignore"):  # inf * 0 in the next matmul is the point
+        nn.fit(params, X, y, X, y, optimizer=nn.SGD(0.1), epochs=5, batch_size=16, rng=0,
+               verbose=False, callback=blow_up_after_two_epochs)
+    assert diverged_at == {"epoch": 2}
+    assert info.value.history["epoch"] == [1, 2]
+    assert np.isfinite(info.value.history["val_loss"]).all()
+
 def test_fit_rejects_bad_arguments():
     params = nn.init_mlp([2, 3, 2], rng=0)
     kwargs = dict(optimizer=nn.SGD(0.1), epochs=1, rng=0, verbose=False)
