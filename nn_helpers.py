@@ -840,7 +840,11 @@ class Optimizer:
             self._update(name, p, grads[name])
 
     def _zeros(self, name, p, key="v"):
-        return self.state.setdefault((name, key), np.zeros_like(p))
+        """The state array ``key`` of parameter ``name``, created as zeros on first use."""
+        state = self.state.get((name, key))
+        if state is None:  # not setdefault: that would allocate a discarded array every step
+            state = self.state[(name, key)] = np.zeros_like(p)
+        return state
 
     def _update(self, name, p, g):
         raise NotImplementedError
