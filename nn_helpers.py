@@ -143,7 +143,8 @@ def _verify(raw: bytes, name: str, source: str) -> np.ndarray:
     return array
 
 
-def _download(name: str, target: Path, mirrors, timeout: float) -> tuple[np.ndarray, list[str]]:
+def _download(name: str, target: Path, mirrors, timeout: float
+              ) -> tuple[np.ndarray | None, list[str]]:
     """Fetch ``name`` from the first mirror that serves a verified copy; write it atomically."""
     failures = []
     for mirror in mirrors:
