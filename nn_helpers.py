@@ -161,7 +161,7 @@ def _download(name: str, target: Path, mirrors, timeout: float
             continue
         try:
             target.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target / name, blob)
+            _write_atomically(target / name, lambda f, blob=blob: f.write(blob))
         except OSError as err:
             raise MNISTDataError(
                 f"Downloaded {name} but could not save it in {target} ({err}). Choose a writable "
@@ -170,13 +170,13 @@ def _download(name: str, target: Path, mirrors, timeout: float
     return None, failures
 
 
-def _write_atomically(path: Path, blob: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``: a reader never
-    sees a half-written file, and an interrupted write leaves nothing behind."""
+def _write_atomically(path: Path, write: Callable) -> None:
+    """Call ``write(f)`` on a temporary file in the same folder, then rename it over ``path``: a
+    reader never sees a half-written file, and an interrupted write leaves nothing behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -880,17 +880,13 @@ class Momentum(Optimizer):
         p += v
 
 
-class EMAMomentum(Optimizer):
+class EMAMomentum(Momentum):
     """Momentum as an exponential average of gradients (the form of source tutorial 000):
     v <- beta * v + (1 - beta) * g;  theta <- theta - lr * v.
 
     The same trajectory as ``Momentum`` with ``lr * (1 - beta)`` (for a constant lr), so its
     steps are ten times smaller for beta = 0.9 and its lr must be ten times larger.
     """
-
-    def __init__(self, lr: float, beta: float = 0.9):
-        super().__init__(lr)
-        self.beta = beta
 
     def _update(self, name, p, g):
         v = self._zeros(name, p)
@@ -899,17 +895,13 @@ class EMAMomentum(Optimizer):
         p -= self.lr * v
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum, evaluated at the current parameters:
     v <- beta * v - lr * g;  theta <- theta + beta * v - lr * g.
 
     The same as taking the gradient at the look-ahead point theta + beta * v, rewritten so the
     gradient is the one at the stored parameters.
     """
-
-    def __init__(self, lr: float, beta: float = 0.9):
-        super().__init__(lr)
-        self.beta = beta
 
     def _update(self, name, p, g):
         v = self._zeros(name, p)
@@ -1122,16 +1114,8 @@ def save_params(path, params: dict) -> Path:
     folder, then rename), so an interrupted save never leaves a broken file."""
     num_layers(params)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in params.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    arrays = {k: np.asarray(v) for k, v in params.items()}
+    _write_atomically(path, lambda f: np.savez(f, **arrays))
     return path
 
 

@@ -467,27 +467,19 @@ def main(argv=None) -> dict:
                   "time)")
         print(f"  load average now: {load_average()}; {memory_note()}\n")
 
-        fast_epochs = quick_epochs or FAST["epochs"]
-        print(f"2. Time to 98%: {arch(FAST['sizes'])}, batch {FAST['batch_size']}, Adam lr "
-              f"{FAST['lr']:g} with cosine decay over {fast_epochs} epochs")
-        results["load_average"]["fast"] = load_average()
-        for seed in seeds:
-            run = run_ours(FAST, X, y, X_test, y_test, seed=seed, epochs=fast_epochs)
-            results["fast"].append(run)
-            print_run(run)
-        results["peak_rss_mb"]["after fast recipe"] = peak_rss_mb()
-        print(f"  load average now: {load_average()}; {memory_note()}\n")
-
+        parts = [("fast", "2. Time to 98%", FAST)]
         if not args.skip_final:
-            final_epochs = quick_epochs or FINAL["epochs"]
-            print(f"3. Final recipe: {arch(FINAL['sizes'])}, batch {FINAL['batch_size']}, Adam lr "
-                  f"{FINAL['lr']:g} with cosine decay over {final_epochs} epochs")
-            results["load_average"]["final"] = load_average()
+            parts.append(("final", "3. Final recipe", FINAL))
+        for key, title, recipe in parts:
+            epochs = quick_epochs or recipe["epochs"]
+            print(f"{title}: {arch(recipe['sizes'])}, batch {recipe['batch_size']}, Adam lr "
+                  f"{recipe['lr']:g} with cosine decay over {epochs} epochs")
+            results["load_average"][key] = load_average()
             for seed in seeds:
-                run = run_ours(FINAL, X, y, X_test, y_test, seed=seed, epochs=final_epochs)
-                results["final"].append(run)
+                run = run_ours(recipe, X, y, X_test, y_test, seed=seed, epochs=epochs)
+                results[key].append(run)
                 print_run(run)
-            results["peak_rss_mb"]["after final recipe"] = peak_rss_mb()
+            results["peak_rss_mb"][f"after {key} recipe"] = peak_rss_mb()
             print(f"  load average now: {load_average()}; {memory_note()}\n")
 
         mem = {arch(r["sizes"]): training_memory_mb(r, X, y)
