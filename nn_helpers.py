@@ -364,6 +364,89 @@ def iterate_minibatches(X, y, batch_size: int, *, rng=None, shuffle: bool = True
 
 
 # =================================================================================================
+# Running a notebook (every notebook's setup cell)
+# =================================================================================================
+
+#: Environment variable that sets the seed of a run; the test command's second pass sets it.
+SEED_ENV_VAR = "NN_SEED"
+#: Environment variable that sets how many threads NumPy's BLAS may use in a notebook.
+THREADS_ENV_VAR = "NN_BLAS_THREADS"
+
+
+def _env_int(name: str, minimum: int) -> int | None:
+    """The integer value of environment variable ``name``, or None when it is unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f"${name} must be an integer >= {minimum}, got {text!r}; unset it or "
+                         f"set it to a number such as {minimum}.")
+    return value
+
+
+def series_seed(default: int = 0) -> int:
+    """The seed of this run: ``$NN_SEED`` when set, else ``default``.
+
+    Every notebook derives all of its randomness from this one number, one generator per section
+    (``np.random.default_rng([SEED, k])``), so the test command can re-run the whole series under
+    another seed without editing a notebook.
+    """
+    value = _env_int(SEED_ENV_VAR, 0)
+    return default if value is None else value
+
+
+def limit_blas_threads(n: int | None = None) -> int | None:
+    """Limit the threads of NumPy's BLAS (the matrix products) in this process to ``n``.
+
+    ``n=None`` takes ``$NN_BLAS_THREADS``, and leaves the BLAS as it is when that is unset too.
+    Works in-process (through threadpoolctl), so it can be called in a running kernel. Returns the
+    limit now in force, or None when nothing was changed.
+    """
+    if n is None:
+        n = _env_int(THREADS_ENV_VAR, 1)
+    elif isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer number of threads, got {n!r}.")
+    if n is None:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(n), user_api="blas")
+    return int(n)
+
+
+class expect_error:
+    """Context manager for a cell that shows an error on purpose: the block must raise one of
+    ``types``; its type and message are printed (no traceback, so no file paths of this machine),
+    and anything else, or nothing at all, fails the cell.
+
+    >>> with nn.expect_error(ValueError):
+    ...     nn.one_hot([3], num_classes=2)
+    """
+
+    def __init__(self, *types: type[BaseException]):
+        if not types or not all(isinstance(t, type) and issubclass(t, BaseException)
+                                for t in types):
+            raise TypeError(f"expect_error needs one or more exception classes, got {types!r}.")
+        self.types = types
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        names = " or ".join(t.__name__ for t in self.types)
+        if exc_type is None:
+            raise AssertionError(f"expected {names}, but the block ran without an error.")
+        if not issubclass(exc_type, self.types):
+            return False  # an unexpected error propagates with its traceback
+        print(f"{exc_type.__name__}: {exc}")
+        return True
+
+
+# =================================================================================================
 # Plot style (set up in 01_data, used by every notebook)
 # =================================================================================================
 
