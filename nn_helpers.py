@@ -472,8 +472,26 @@ def use_series_style() -> None:
     import matplotlib as mpl
     from cycler import cycler
 
+    _activate_inline_figures(mpl)
     mpl.rcParams.update(_STYLE)
     mpl.rcParams["axes.prop_cycle"] = cycler(color=SERIES_COLORS)
+
+
+def _activate_inline_figures(mpl) -> None:
+    """In a Jupyter kernel on the inline backend, switch IPython's figure display on explicitly.
+
+    With matplotlib 3.7 and matplotlib-inline 0.2 the inline backend is selected, but the hook
+    that displays figures is only installed by ``%matplotlib inline``: without it the first
+    figure of a notebook comes out as ``<Figure size ...>`` text. Any other backend (a terminal,
+    ``%matplotlib widget``) is left alone.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and "inline" in str(mpl.get_backend()):
+        shell.run_line_magic("matplotlib", "inline")
 
 
 def _as_images(images) -> np.ndarray:
