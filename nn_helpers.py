@@ -3,7 +3,8 @@
 Each section is the finished version of what one notebook builds by hand, in the order of the
 series: data (01), plot style (01), layers and activations (03), losses (03), initialisation (02),
 the model (03/04), gradient checking (04), optimizers and schedules (06), training (05),
-evaluation (05) and saving (05).
+evaluation (05) and saving (05). They share one set of argument checks, at the top: every public
+function checks its arguments at entry and says what is wrong and how to fix it.
 
 Conventions: batch-first arrays, ``X`` of shape ``(N, D)``; a dense layer computes
 ``X @ W + b`` with ``W`` of shape ``(fan_in, fan_out)``; parameters live in a dict
@@ -14,15 +15,18 @@ Conventions: batch-first arrays, ``X`` of shape ``(N, D)``; a dense layer comput
 
 from __future__ import annotations
 
-import gzip
+import errno
 import hashlib
 import http.client
 import math
 import os
 import re
+import secrets
+import stat
 import sys
-import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -30,6 +34,141 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live one from a leftover
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted, which tells the same
+    fcntl = None
+
+# =================================================================================================
+# Checking arguments (shared by every section)
+# =================================================================================================
+# Every public function checks its arguments once, at entry, with these helpers: one per kind of
+# argument, so each kind is checked and explained the same way everywhere. A message names the
+# argument, what was expected, what arrived and, where there is one, the fix. A number of the
+# wrong type or value raises ValueError (as int("x") does); an argument of the wrong kind (a list
+# where a dict of arrays belongs, float labels, a class where an object belongs) TypeError.
+
+
+def _is_int(value) -> bool:
+    """True for Python and NumPy integers; False for bools (True is not a layer size)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    """True for Python and NumPy real numbers; False for bools, strings, None and arrays."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _check_int(value, name: str, minimum: int = 1, hint: str = "") -> int:
+    """``value`` as a Python int >= ``minimum``; floats (even 2.0), bools and strings refused."""
+    if _is_int(value) and value >= minimum:
+        return int(value)
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, float) and value.is_integer() and value >= minimum:
+        hint = f"; write {int(value)}, without the decimal point" + hint
+    raise ValueError(f"{name} must be {what}, got {value!r}{hint}.")
+
+
+def _check_real(value, name: str, low: float = 0.0, high: float = math.inf, *,
+                low_closed: bool = False, high_closed: bool = False, hint: str = ""):
+    """``value``, unchanged, when it is a finite real number in the interval from ``low`` to
+    ``high`` (open ends unless closed); otherwise ValueError naming ``name``."""
+    if _is_real(value) and math.isfinite(value) \
+            and (low <= value if low_closed else low < value) \
+            and (value <= high if high_closed else value < high):
+        return value
+    if low == 0 and high == math.inf:
+        what = "a non-negative number" if low_closed else "a positive number"
+    else:
+        what = (f"a number in {'[' if low_closed else '('}{low:g}, {high:g}"
+                f"{']' if high_closed else ')'}")
+    if _is_real(value) and not math.isfinite(value):
+        hint = ", which is not finite" + hint
+    raise ValueError(f"{name} must be {what}, got {value!r}{hint}.")
+
+
+def _check_choice(value, name: str, choices, what: str) -> str:
+    """``value`` when it is one of the names ``choices``; TypeError for a non-string."""
+    options = sorted(choices)
+    if isinstance(value, str) and value in choices:
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be the name of {what}, one of {options}, got {value!r} "
+                        f"({type(value).__name__}).")
+    hint = f" (names are lower case: {value.lower()!r})" if value.lower() in choices else ""
+    raise ValueError(f"unknown {what.split(' ', 1)[-1]} {value!r}; choose one of {options}{hint}.")
+
+
+def _check_callable(value, name: str, example: str, optional: bool = True):
+    if (value is None and optional) or callable(value):
+        return value
+    raise TypeError(f"{name} must be a function such as {example}"
+                    f"{' or None' if optional else ''}, got {value!r} ({type(value).__name__}).")
+
+
+def _make_rng(rng, name: str = "rng") -> np.random.Generator:
+    """``np.random.default_rng(rng)``, with a message naming ``name`` when ``rng`` is neither a
+    seed nor a generator. A Generator is returned as it is, so its stream goes on."""
+    if not isinstance(rng, (bool, np.bool_, str, float)):
+        try:
+            return np.random.default_rng(rng)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{name} must be a seed (an integer >= 0) or a np.random.Generator, got "
+                     f"{rng!r} ({type(rng).__name__}); for example {name}=0 or "
+                     f"{name}=np.random.default_rng(0).")
+
+
+def _check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """float32 or float64, the two dtypes a model's parameters may have."""
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        result = None
+    if result not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}; integer weights "
+                        "would round every value to 0, float16 loses most of the training signal, "
+                        "and complex numbers have no place in this model.")
+    return result
+
+
+_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "real numbers"}
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """No NaN and no inf. Two reductions instead of ``isfinite(array).all()``, which would
+    allocate a boolean array as large as ``array``; a NaN propagates through min and max."""
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return True
+    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+
+
+def _nonfinite_message(array: np.ndarray, name: str, fix: str) -> str:
+    bad = ~np.isfinite(array)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = f"row {first[0]}, column {first[1]}" if len(first) == 2 else f"index {first}"
+    return (f"{name} holds {np.count_nonzero(bad)} NaN or inf value(s); the first, "
+            f"{array[first]}, at {where}. {fix}")
+
+
+def _check_array(value, name: str, *, kinds: str = "biuf", finite: bool = True) -> np.ndarray:
+    """``value`` as an array (lists are converted) whose dtype kind is one of ``kinds``, with no
+    NaN or inf when ``finite``."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged nested lists
+        raise TypeError(f"{name} must be an array of numbers, but np.asarray({name}) fails: "
+                        f"{err}") from None
+    if array.dtype.kind not in kinds:
+        wanted = " or ".join(dict.fromkeys(_KIND_NAMES[k] for k in kinds))
+        raise TypeError(f"{name} must hold {wanted}, got an array of dtype {array.dtype} and shape "
+                        f"{array.shape}.")
+    if finite and not _all_finite(array):
+        raise ValueError(_nonfinite_message(array, name, "Replace or remove them first."))
+    return array
+
 
 # =================================================================================================
 # Data (taught in 01_data)
@@ -62,6 +201,10 @@ MNIST_MIRRORS = (
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _MAX_DOWNLOAD_BYTES = 64 * 2**20  # the largest MNIST file is ~9.9 MB compressed
+#: Once ``timeout`` seconds have passed, a download must have averaged at least this many bytes
+#: per second (a slow but steady connection moves the largest file in about 8 minutes).
+_MIN_DOWNLOAD_RATE = 20_000
+_URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
 class MNISTDataError(RuntimeError):
@@ -75,12 +218,28 @@ def default_data_dir() -> Path:
     return Path(cache_root) / "nn-from-scratch" / "mnist"
 
 
+def _check_folder(folder, name: str) -> Path | None:
+    """``folder`` as a Path with ``~`` expanded, or None; refuses "" (the current folder in
+    disguise) and anything that is not a path."""
+    if folder is None:
+        return None
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder, as a str or pathlib.Path, or None, got "
+                        f"{folder!r} ({type(folder).__name__}).")
+    if isinstance(folder, str) and not folder.strip():
+        raise ValueError(f"{name} is an empty string, which would mean the current folder; pass "
+                         f"None to use ${DATA_ENV_VAR} and the cache folder, or name a folder "
+                         "(\".\" for the current one).")
+    return Path(folder).expanduser()
+
+
 def candidate_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders the loader searches, in order: ``data_dir``, ``$MNIST_DATA_DIR``, the cache."""
     dirs = []
+    data_dir = _check_folder(data_dir, "data_dir")
     if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
-    if os.environ.get(DATA_ENV_VAR):
+        dirs.append(data_dir)
+    if os.environ.get(DATA_ENV_VAR, "").strip():
         dirs.append(Path(os.environ[DATA_ENV_VAR]).expanduser())
     dirs.append(default_data_dir())
     return list(dict.fromkeys(dirs))  # drop repeats, keep order
@@ -97,6 +256,9 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     MNISTDataError
         On a wrong magic number, or a body shorter or longer than the header announces.
     """
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise TypeError(f"parse_idx needs the bytes of a decompressed IDX file, got "
+                        f"{type(raw).__name__}; read them with gzip.decompress(path.read_bytes()).")
     if len(raw) < 4:
         raise MNISTDataError(f"{source}: {len(raw)} bytes is too short for an IDX header (4+).")
     zero1, zero2, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
@@ -119,13 +281,42 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     return data.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
 
-def _gunzip(blob: bytes, source: str) -> bytes:
+def _raw_size(name: str) -> int:
+    """Bytes of the decompressed file ``name``: the IDX header and one byte per value (the four
+    MNIST files hold uint8)."""
+    shape = MNIST_FILES[name][0]
+    return 4 + 4 * len(shape) + math.prod(shape)
+
+
+def _gunzip(blob: bytes, source: str, limit: int) -> bytes:
+    """Decompress gzip data, one piece at a time, never producing more than ``limit`` bytes: a
+    small file that unpacks to gigabytes is refused after ``limit + 1`` bytes."""
+    pieces, size, data = [], 0, blob
+    member = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer, CRC checked
     try:
-        return gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error) as err:
+        while data:
+            if member.eof:  # gzip allows several members; zero bytes may pad the end
+                if not data.strip(b"\0"):
+                    break
+                member = zlib.decompressobj(wbits=31)
+            piece = member.decompress(data, limit + 1 - size)
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise MNISTDataError(
+                    f"{source}: decompresses to more than {limit} bytes, the size of the canonical "
+                    "file, so it is not that file. Delete it and load again, or replace it with a "
+                    "good copy.")
+            data = member.unused_data if member.eof else member.unconsumed_tail
+    except zlib.error as err:
         raise MNISTDataError(
             f"{source}: not a complete gzip file ({err}). It is truncated or corrupt: delete it "
             "and load again, or replace it with a good copy.") from None
+    if not member.eof:
+        raise MNISTDataError(
+            f"{source}: not a complete gzip file (it ends before the compressed data does). It "
+            "is truncated or corrupt: delete it and load again, or replace it with a good copy.")
+    return b"".join(pieces)
 
 
 def _verify(raw: bytes, name: str, source: str) -> np.ndarray:
@@ -143,21 +334,88 @@ def _verify(raw: bytes, name: str, source: str) -> np.ndarray:
     return array
 
 
-def _download(name: str, target: Path, mirrors, timeout: float
+def _urlopen(url: str, timeout: float):
+    """``urllib.request.urlopen(url)``, given up after ``timeout`` seconds in all.
+
+    The socket timeout bounds each read, not the wait for the answer: a name lookup that hangs,
+    or a server that sends its headers a byte at a time, would hold ``urlopen`` for ever. So it
+    runs in a daemon thread; when the answer is late, the thread is left to close whatever it
+    gets, and never holds up the interpreter's exit.
+    """
+    outcome, lock, answered = {}, threading.Lock(), threading.Event()
+
+    def open_url():
+        try:
+            result = ("response", urllib.request.urlopen(url, timeout=timeout))
+        except BaseException as err:  # handed to the caller
+            result = ("error", err)
+        with lock:
+            if outcome.get("abandoned"):
+                if result[0] == "response":
+                    result[1].close()
+                return
+            outcome[result[0]] = result[1]
+        answered.set()
+
+    threading.Thread(target=open_url, name=f"urlopen {url}", daemon=True).start()
+    try:
+        answered.wait(timeout)
+    finally:
+        with lock:
+            outcome.setdefault("abandoned", not ("response" in outcome or "error" in outcome))
+    if outcome["abandoned"]:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    """The body at ``url``, at most ``_MAX_DOWNLOAD_BYTES``. Each read waits at most ``timeout``
+    seconds, and once ``timeout`` seconds have passed the average rate must stay above
+    ``_MIN_DOWNLOAD_RATE``: a mirror that drips data is given up after about ``timeout`` seconds.
+    """
+    start = time.monotonic()
+    with _urlopen(url, timeout) as response:
+        read = getattr(response, "read1", response.read)  # read1: what has arrived, not 64 KiB
+        pieces, size = [], 0
+        while chunk := read(2**16):
+            size += len(chunk)
+            if size > _MAX_DOWNLOAD_BYTES:
+                raise MNISTDataError(f"{url}: larger than {_MAX_DOWNLOAD_BYTES} bytes")
+            pieces.append(chunk)
+            elapsed = time.monotonic() - start
+            if elapsed > timeout and size < _MIN_DOWNLOAD_RATE * elapsed:
+                raise TimeoutError(
+                    f"too slow: {size} bytes in {elapsed:.1f} s, below the "
+                    f"{_MIN_DOWNLOAD_RATE // 1000} kB/s a download must average")
+        short = getattr(response, "length", None)  # read1 returns b"" on an early close
+        if short:
+            raise ConnectionError(f"the connection closed after {size} bytes, {short} short of "
+                                  "what the server announced")
+    return b"".join(pieces)
+
+
+def _download(name: str, target: Path, mirrors, timeout: float, failed: dict
               ) -> tuple[np.ndarray | None, list[str]]:
-    """Fetch ``name`` from the first mirror that serves a verified copy; write it atomically."""
+    """Fetch ``name`` from the first mirror that serves a verified copy; write it atomically.
+
+    A mirror that fails is recorded in ``failed`` (mirror -> the file it failed for) and not
+    tried again for the other files of the same call.
+    """
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
+        if mirror in failed:
+            failures.append(f"{url}: not tried, this mirror already failed for {failed[mirror]}")
+            continue
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                blob = response.read(_MAX_DOWNLOAD_BYTES + 1)
-            if len(blob) > _MAX_DOWNLOAD_BYTES:
-                raise MNISTDataError(f"{url}: larger than {_MAX_DOWNLOAD_BYTES} bytes")
-            array = _verify(_gunzip(blob, url), name, url)
+            blob = _fetch(url, timeout)
+            array = _verify(_gunzip(blob, url, _raw_size(name)), name, url)
         except (OSError, http.client.HTTPException, MNISTDataError, ValueError) as err:
             # URLError, refused connections and timeouts are all OSError
             failures.append(f"{url}: {err}")
+            failed[mirror] = name
             continue
         try:
             target.mkdir(parents=True, exist_ok=True)
@@ -170,19 +428,166 @@ def _download(name: str, target: Path, mirrors, timeout: float
     return None, failures
 
 
+_WRITE_FIXES = {
+    errno.ENOSPC: "the disk is full: free some space, or save somewhere else",
+    getattr(errno, "EDQUOT", -1): "your disk quota is used up: free some space",
+    errno.EACCES: "you may not write there: choose a folder of your own",
+    errno.EPERM: "you may not write there: choose a folder of your own",
+    errno.EROFS: "that file system is read-only: save somewhere else",
+    errno.ENOENT: "check that the folder exists (create it with Path(folder).mkdir(parents=True))",
+    errno.EISDIR: "that is a folder: give the name of a file inside it",
+    errno.ENOTDIR: "part of that path is a file, not a folder",
+}
+
+
+def _write_error(path: Path, err: OSError) -> OSError:
+    """``err``, of the same class and errno, with a message that names ``path`` (not the
+    temporary file) and the fix of the usual causes."""
+    fix = _WRITE_FIXES.get(err.errno)
+    message = f"could not save {path}: {err.strerror or err}" + (f"; {fix}" if fix else "") + "."
+    try:
+        new = type(err)(message)
+    except TypeError:  # an OSError subclass with a constructor of its own
+        new = OSError(message)
+    new.errno = err.errno
+    return new
+
+
+def _create_part(path: Path) -> tuple[int, Path]:
+    """Create, open and lock a new temporary file ``.NAME.RANDOM.part`` beside ``path``.
+
+    It gets the permissions of a file created the usual way (0666 minus the umask, so classmates
+    can read a shared data folder), or, when it is to replace a file, that file's own.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks: nothing to lock, nothing to clean
+                pass
+        if hasattr(os, "fchmod") and path.is_file():
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Delete the temporary files that interrupted writes of ``path`` left behind (a killed
+    process cannot clean up after itself). One whose writer is still alive, another process
+    saving the same file right now, is locked (POSIX) or cannot be deleted (Windows), and stays."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]+\.part")
+    try:
+        parts = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:  # no folder yet, or one we cannot list: the write itself will say why
+        return
+    for part in parts:
+        try:
+            if fcntl is None:
+                part.unlink()  # refused while its writer has it open
+                continue
+            with open(part, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while its writer lives
+                part.unlink()
+        except OSError:
+            continue  # in use, already gone, or not ours to delete
+
+
 def _write_atomically(path: Path, write: Callable) -> None:
     """Call ``write(f)`` on a temporary file in the same folder, then rename it over ``path``: a
-    reader never sees a half-written file, and an interrupted write leaves nothing behind."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    reader never sees a half-written file, and an interrupted write leaves nothing behind (the
+    leftover of a killed process is removed by the next write of the same file).
+
+    A symlink at ``path`` is written through, not replaced. Errors are ``OSError`` of the original
+    class, naming ``path`` and the fix.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    _remove_stale_parts(path)
+    try:
+        fd, tmp = _create_part(path)
+    except OSError as err:
+        raise _write_error(path, err) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+            if fcntl is not None:  # POSIX renames an open file: the lock holds until it is done
+                os.replace(tmp, path)
+        if fcntl is None:
+            os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from None
         raise
+
+
+def _check_mirrors(mirrors) -> tuple[str, ...]:
+    if isinstance(mirrors, (str, bytes)) or not isinstance(mirrors, (list, tuple)):
+        hint = ("; put the one URL in a list, mirrors=[...]" if isinstance(mirrors, str)
+                else "; to switch downloading off, pass download=False")
+        raise TypeError(f"mirrors must be a list of base URLs such as [{MNIST_MIRRORS[0]!r}], "
+                        f"got {mirrors!r}{hint}.")
+    for mirror in mirrors:
+        if not isinstance(mirror, str) or urllib.parse.urlsplit(mirror).scheme not in _URL_SCHEMES:
+            raise ValueError(f"mirrors must hold base URLs starting with "
+                             f"{', '.join(s + '://' for s in _URL_SCHEMES)}, got {mirror!r}.")
+    return tuple(mirrors)
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def _find_file(name: str, dirs: list[Path]) -> Path | None:
+    """The first ``folder / name`` that is a file, searching ``dirs`` in order. On the way, a
+    "folder" that is a file, or a folder named like the data file, is an error, not "missing"."""
+    for folder in dirs:
+        path = folder / name
+        try:
+            if path.is_file():
+                return path
+            if folder.exists() and not folder.is_dir():
+                raise MNISTDataError(
+                    f"{folder} is a file, not a folder: the loader looks for the four MNIST .gz "
+                    f"files inside a folder. Pass the folder that holds them (data_dir=... or "
+                    f"${DATA_ENV_VAR}), or move this file out of the way.")
+            if path.exists():
+                raise MNISTDataError(
+                    f"{path} is not a regular file (a folder?), so it cannot be the data file; "
+                    "move it out of the way, or put the real file there.")
+        except OSError as err:
+            raise MNISTDataError(f"{path}: cannot be searched ({err}); check the permissions of "
+                                 f"{folder}.") from None
+    return None
+
+
+def _read_local(path: Path, name: str) -> np.ndarray:
+    try:
+        size = path.stat().st_size
+        if size > _MAX_DOWNLOAD_BYTES:
+            raise MNISTDataError(f"{path}: {size} bytes, far more than any MNIST file; it is not "
+                                 "the data file. Delete it and load again.")
+        blob = path.read_bytes()
+    except OSError as err:
+        raise MNISTDataError(f"{path}: cannot be read ({err}).") from None
+    return _verify(_gunzip(blob, str(path), _raw_size(name)), name, str(path))
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
@@ -193,6 +598,20 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
     ``default_data_dir()``, and taken from the first folder that has it. A missing file is
     downloaded into the first of those folders, trying each mirror in turn. Every file, found or
     downloaded, is verified by the SHA-256 of its decompressed bytes.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        The folder searched first (``~`` is expanded); ``""`` is refused.
+    download : bool
+        Whether missing files may be downloaded.
+    mirrors : list of str
+        Base URLs (http, https, ftp or file), tried in order. A mirror that fails for one file
+        is not tried again for the others.
+    timeout : float
+        Seconds a mirror may take to answer, and to send each further piece of data. From then
+        on a download must also average 20 kB/s, so a mirror that drips data is given up after
+        about ``timeout`` seconds.
 
     Returns
     -------
@@ -209,20 +628,19 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
         place the files by hand).
     """
     dirs = candidate_data_dirs(data_dir)
-    arrays, missing, failures = {}, [], []
+    download = _check_bool(download, "download")
+    mirrors = _check_mirrors(mirrors)
+    timeout = _check_real(timeout, "timeout", hint=" seconds (None would wait for ever)")
+    arrays, missing, failures, failed_mirrors = {}, [], [], {}
     for name in MNIST_FILES:
-        path = next((d / name for d in dirs if (d / name).is_file()), None)
+        path = _find_file(name, dirs)
         if path is None:
             missing.append(name)
-            continue
-        try:
-            blob = path.read_bytes()
-        except OSError as err:
-            raise MNISTDataError(f"{path}: cannot be read ({err}).") from None
-        arrays[name] = _verify(_gunzip(blob, str(path)), name, str(path))
+        else:
+            arrays[name] = _read_local(path, name)
     if missing and download:
         for name in list(missing):
-            array, tried = _download(name, dirs[0], mirrors, timeout)
+            array, tried = _download(name, dirs[0], mirrors, timeout, failed_mirrors)
             failures += tried
             if array is not None:
                 arrays[name] = array
@@ -277,9 +695,18 @@ def flatten_images(images: np.ndarray) -> np.ndarray:
     return images.reshape(images.shape[0], math.prod(images.shape[1:]))
 
 
-def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) -> np.ndarray:
-    """Validate integer class labels of shape (N,) in [0, num_classes)."""
-    y = np.asarray(y)
+def _check_labels(y, num_classes: int | None, name: str = "y", n: int | None = None
+                  ) -> np.ndarray:
+    """Validate integer class labels of shape (N,), in [0, num_classes) unless that is None."""
+    if num_classes is not None:
+        num_classes = _check_int(num_classes, "num_classes")
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of integer labels; np.asarray fails: {err}"
+                        ) from None
+    if y.size == 0 and y.dtype.kind == "f":  # np.asarray([]) is float64
+        y = y.astype(np.int64)
     if y.ndim != 1:
         hint = " (one-hot? use y.argmax(axis=1))" if y.ndim == 2 else ""
         raise ValueError(f"{name} must be integer labels of shape (N,), got shape {y.shape}{hint}.")
@@ -288,7 +715,7 @@ def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) ->
                         f"{name}.astype(np.int64).")
     if n is not None and len(y) != n:
         raise ValueError(f"{name} has {len(y)} labels but there are {n} samples.")
-    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+    if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
         bad = int(np.flatnonzero((y < 0) | (y >= num_classes))[0])
         raise ValueError(f"{name} must hold labels in [0, {num_classes}), got values from "
                          f"{y.min()} to {y.max()} (first bad one {y[bad]} at index {bad}).")
@@ -297,8 +724,19 @@ def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) ->
 
 def one_hot(y, num_classes: int = 10, dtype=np.float32) -> np.ndarray:
     """Integer labels (N,) -> one-hot rows (N, num_classes), by indexing the identity matrix."""
-    y = _check_labels(y, num_classes)
+    y = _check_labels(y, _check_int(num_classes, "num_classes"))
     return np.eye(num_classes, dtype=dtype)[y]
+
+
+def _check_samples(X, y, x_name: str = "X", y_name: str = "y"):
+    """X and y as arrays with one sample per row, the same number of each."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{x_name} and {y_name} must be arrays with one sample per row, got "
+                         f"shapes {X.shape} and {y.shape}.")
+    if len(X) != len(y):
+        raise ValueError(f"{x_name} has {len(X)} samples but {y_name} has {len(y)}.")
+    return X, y
 
 
 def train_val_split(X, y, n_val: int, *, rng):
@@ -306,13 +744,10 @@ def train_val_split(X, y, n_val: int, *, rng):
 
     Returns ``X_train, y_train, X_val, y_val``; each part keeps the original order of its samples.
     """
-    X, y = np.asarray(X), np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
-    if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) \
-            or not 0 < n_val < len(X):
-        raise ValueError(f"n_val must be between 1 and {len(X) - 1}, got {n_val}.")
-    perm = np.random.default_rng(rng).permutation(len(X))
+    X, y = _check_samples(X, y)
+    if not _is_int(n_val) or not 0 < n_val < len(X):
+        raise ValueError(f"n_val must be between 1 and {len(X) - 1}, got {n_val!r}.")
+    perm = _make_rng(rng).permutation(len(X))
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     return X[train_idx], y[train_idx], X[val_idx], y[val_idx]
 
@@ -328,13 +763,16 @@ class MNISTSplits(NamedTuple):
 
 
 def load_mnist_splits(data_dir=None, *, n_val: int = 10_000, seed: int = 0, dtype=np.float32,
-                      download: bool = True) -> MNISTSplits:
+                      download: bool = True, mirrors=MNIST_MIRRORS,
+                      timeout: float = 10.0) -> MNISTSplits:
     """Load MNIST as the series uses it: train / validation / test, flattened and scaled.
 
     The validation set is ``n_val`` images drawn from the 60,000 training images with
-    ``np.random.default_rng(seed)``; the 10,000 test images stay apart.
+    ``np.random.default_rng(seed)``; the 10,000 test images stay apart. ``data_dir``,
+    ``download``, ``mirrors`` and ``timeout`` are passed on to ``load_mnist``.
     """
-    X_train_full, y_train_full, X_test, y_test = load_mnist(data_dir, download=download)
+    X_train_full, y_train_full, X_test, y_test = load_mnist(
+        data_dir, download=download, mirrors=mirrors, timeout=timeout)
     X_train, y_train, X_val, y_val = train_val_split(X_train_full, y_train_full, n_val, rng=seed)
     prep = lambda X: scale_pixels(flatten_images(X), dtype)  # noqa: E731
     lab = lambda y: y.astype(np.int64)  # noqa: E731
@@ -349,15 +787,12 @@ def iterate_minibatches(X, y, batch_size: int, *, rng=None, shuffle: bool = True
     epoch); the last batch holds the ``len(X) % batch_size`` leftover samples, if any. Bad
     arguments raise at the call, not at the first batch.
     """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    X, y = _check_samples(X, y)
+    batch_size = _check_int(batch_size, "batch_size")
     if shuffle:
         if rng is None:
             raise ValueError("shuffle=True needs rng= (a seed or np.random.Generator).")
-        order = np.random.default_rng(rng).permutation(len(X))
+        order = _make_rng(rng).permutation(len(X))
         return ((X[order[i:i + batch_size]], y[order[i:i + batch_size]])
                 for i in range(0, len(X), batch_size))
     return ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(X), batch_size))
@@ -1192,11 +1627,24 @@ def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:
 # Saving and loading parameters (taught in 05_training)
 # =================================================================================================
 
+def _check_file_path(path, name: str) -> Path:
+    """``path`` as a Path with ``~`` expanded; refuses "" and anything that is not a path."""
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise TypeError(f"{name} must be a file name, as a str or pathlib.Path, such as "
+                        f"'model.npz', got {path!r}.")
+    return Path(path).expanduser()
+
+
 def save_params(path, params: dict) -> Path:
     """Save ``params`` to ``path`` as an ``.npz`` archive, atomically (temporary file in the same
-    folder, then rename), so an interrupted save never leaves a broken file."""
+    folder, then rename), so an interrupted save never leaves a broken file.
+
+    ``~`` is expanded; a symlink at ``path`` is written through; a new file gets the usual
+    permissions (0666 minus the umask), a replaced one keeps its own. Errors name ``path`` and
+    the fix (a full disk, a missing folder).
+    """
     num_layers(params)
-    path = Path(path)
+    path = _check_file_path(path, "path")
     arrays = {k: np.asarray(v) for k, v in params.items()}
     _write_atomically(path, lambda f: np.savez(f, **arrays))
     return path
@@ -1206,9 +1654,9 @@ def load_params(path, layer_sizes=None) -> dict:
     """Load parameters saved by ``save_params``, checking names, shapes and dtypes.
 
     With ``layer_sizes`` (e.g. ``[784, 128, 10]``) the shapes must match that architecture.
-    Never unpickles: object arrays are refused.
+    Never unpickles: object arrays are refused. ``~`` is expanded.
     """
-    path = Path(path)
+    path = _check_file_path(path, "path")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):  # an .npy file holds one array

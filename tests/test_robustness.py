@@ -1,0 +1,375 @@
+"""Robustness tests of nn_helpers: every bad input or fault gets a clear error, nothing is
+silently wrong, nothing hangs, nothing is left behind.
+
+One section per class of fault of the robustness issue: downloads and files, numbers, everything
+else (the messages of bad arguments), optimizers and schedules, training with fit. Downloads only
+ever talk to servers on 127.0.0.1 started here (the fixtures come from test_data.py, which also
+fails any test that opens another URL); every network test bounds its own run time, so a hang
+shows up as a failure, not as a stuck suite.
+"""
+
+import functools
+import gzip
+import math
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nn_helpers as nn
+from test_data import (NAMES, TinyMNIST, closed_port_url, env, leftovers,  # noqa: F401
+                       local_network_only, mirror, tiny)
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+
+# =================================================================================================
+# Downloads and files
+# =================================================================================================
+
+@pytest.fixture
+def raw_server():
+    """Factory: ``raw_server(handle)`` runs ``handle(connection)`` for every TCP connection to a
+    server on 127.0.0.1 and returns ``(base_url, connection_count)``; for servers too badly
+    behaved for http.server (dripping bytes, never answering)."""
+    servers = []
+
+    def start(handle):
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(0.05)
+        count, stop = [], threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                count.append(1)
+                threading.Thread(target=run, args=(conn,), daemon=True).start()
+
+        def run(conn):
+            with conn:
+                try:
+                    conn.recv(65536)  # the request
+                    handle(conn, stop)
+                except OSError:
+                    pass  # the client gave up: that is the point
+
+        threading.Thread(target=serve, daemon=True).start()
+        servers.append((listener, stop))
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/mnist/", count
+
+    yield start
+    for listener, stop in servers:
+        stop.set()
+        listener.close()
+
+
+def drip(data: bytes, every: float = 0.05, head: bytes = b""):
+    """A handler that sends ``head`` at once, then ``data`` one byte every ``every`` seconds."""
+    def handle(conn, stop):
+        conn.sendall(head)
+        for i in range(len(data)):
+            if stop.is_set():
+                return
+            conn.sendall(data[i:i + 1])
+            time.sleep(every)
+    return handle
+
+
+HEADERS = b"HTTP/1.0 200 OK\r\nContent-Length: 100000000\r\n\r\n"
+
+
+@pytest.mark.parametrize("what", ["body", "headers"])
+def test_dripping_mirror_is_given_up_after_about_timeout(tiny, env, raw_server, what):
+    url, connections = raw_server(drip(bytes(10_000), head=HEADERS) if what == "body"
+                                  else drip(HEADERS))
+    start = time.perf_counter()
+    with pytest.raises(nn.MNISTDataError) as info:
+        nn.load_mnist(env / "mine", mirrors=[url], timeout=0.3)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2.0, f"a dripping mirror held load_mnist for {elapsed:.1f} s"
+    assert len(connections) == 1, "a mirror that failed must not be tried for the other files"
+    message = str(info.value)
+    assert ("too slow" if what == "body" else "no answer within 0.3 s") in message
+    assert f"{url}{NAMES[1]}: not tried, this mirror already failed for {NAMES[0]}" in message
+    assert leftovers(env / "mine") == []
+
+
+def test_connection_closed_early_is_a_failure(tiny, env, raw_server):
+    def short(conn, stop):
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n" + bytes(10))
+
+    url, _ = raw_server(short)
+    with pytest.raises(nn.MNISTDataError, match=r"the connection closed after 10 bytes, 990 short"):
+        nn.load_mnist(env / "mine", mirrors=[url], timeout=2)
+
+
+def test_silent_mirror_then_good_mirror(tiny, env, raw_server, mirror):
+    silent, _ = raw_server(lambda conn, stop: stop.wait(5))
+    good, _ = mirror(tiny.gz)
+    start = time.perf_counter()
+    tiny.check(nn.load_mnist(env / "mine", mirrors=[silent, good], timeout=0.3))
+    assert time.perf_counter() - start < 2.0, "the silent mirror should cost one timeout, not four"
+
+
+@pytest.mark.parametrize("timeout", [None, 0, -1, float("nan"), float("inf"), "10", True])
+def test_bad_timeout_is_refused_before_any_download(tiny, env, mirror, timeout):
+    url, requested = mirror(tiny.gz)
+    with pytest.raises(ValueError, match=r"timeout must be a positive number.*got"):
+        nn.load_mnist(env / "mine", mirrors=[url], timeout=timeout)
+    assert requested == []
+
+
+@pytest.mark.parametrize("mirrors, error, match", [
+    ("http://127.0.0.1:9/mnist/", TypeError, r"got 'http.*put the one URL in a list"),
+    (None, TypeError, r"mirrors must be a list of base URLs.*download=False"),
+    ([None], ValueError, r"mirrors must hold base URLs starting with http://.*got None"),
+    (["127.0.0.1/mnist"], ValueError, r"got '127.0.0.1/mnist'"),
+])
+def test_bad_mirrors_are_refused(tiny, env, mirrors, error, match):
+    with pytest.raises(error, match=match):
+        nn.load_mnist(env / "mine", mirrors=mirrors)
+
+
+def test_empty_data_dir_is_refused(tiny, env, mirror, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    url, requested = mirror(tiny.gz)
+    with pytest.raises(ValueError, match=r"data_dir is an empty string.*pass None"):
+        nn.load_mnist("", mirrors=[url], timeout=5)
+    assert requested == [] and leftovers(tmp_path) == leftovers(tmp_path)
+    with pytest.raises(TypeError, match=r"data_dir must be a folder.*got 3 \(int\)"):
+        nn.load_mnist(3, download=False)
+
+
+def test_folder_named_like_a_data_file_is_reported(tiny, env):
+    folder = tiny.write(env / "mine")
+    (folder / NAMES[2]).unlink()
+    (folder / NAMES[2]).mkdir()
+    with pytest.raises(nn.MNISTDataError, match=rf"{NAMES[2]} is not a regular file \(a folder"):
+        nn.load_mnist(folder, download=False)
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_data_dir_that_is_a_file_is_reported(tiny, env, mirror, download):
+    not_a_folder = env / "mnist.zip"
+    not_a_folder.write_bytes(b"PK")
+    url, _ = mirror(tiny.gz)
+    with pytest.raises(nn.MNISTDataError, match=rf"{not_a_folder} is a file, not a folder"):
+        nn.load_mnist(not_a_folder, download=download, mirrors=[url], timeout=5)
+
+
+def test_download_false_must_be_a_bool(tiny, env):
+    with pytest.raises(ValueError, match=r"download must be True or False, got 'no'"):
+        nn.load_mnist(env / "mine", download="no")
+
+
+def test_load_mnist_splits_passes_mirrors_and_timeout_on(tiny, env, mirror):
+    url, requested = mirror(tiny.gz)
+    splits = nn.load_mnist_splits(env / "mine", n_val=2, mirrors=[url], timeout=5)
+    assert len(requested) == 4 and splits.X_train.shape == (5, 12)
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        nn.load_mnist_splits(env / "other", n_val=2, mirrors=[url], timeout=-1)
+
+
+@functools.lru_cache(maxsize=1)
+def bomb(size=16 * 2**20):
+    """A small gzip file that decompresses to ``size`` zero bytes (made once: it takes time)."""
+    return gzip.compress(bytes(size), compresslevel=9, mtime=0)
+
+
+def test_decompression_is_capped_for_a_mirror(tiny, env, mirror):
+    blob = bomb()
+    assert len(blob) < 64 * 2**10
+    url, _ = mirror({name: blob for name in NAMES})
+    tracemalloc.start()
+    try:
+        with pytest.raises(nn.MNISTDataError, match=r"decompresses to more than \d+ bytes"):
+            nn.load_mnist(env / "mine", mirrors=[url], timeout=5)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"decompressing took {peak / 2**20:.0f} MiB"
+    assert leftovers(env / "mine") == []
+
+
+def test_decompression_is_capped_for_a_local_file(tiny, env):
+    folder = tiny.write(env / "mine")
+    (folder / NAMES[0]).write_bytes(bomb())
+    with pytest.raises(nn.MNISTDataError, match=rf"{NAMES[0]}: decompresses to more than"):
+        nn.load_mnist(folder, download=False)
+
+
+def test_gzip_with_several_members_and_zero_padding_is_accepted(tiny, env):
+    folder = tiny.write(env / "mine")
+    raw = tiny.raw[NAMES[0]]
+    (folder / NAMES[0]).write_bytes(gzip.compress(raw[:10]) + gzip.compress(raw[10:]) + bytes(8))
+    tiny.check(nn.load_mnist(folder, download=False))
+
+
+def test_empty_gz_file_is_refused(tiny, env):
+    folder = tiny.write(env / "mine")
+    (folder / NAMES[3]).write_bytes(b"")
+    with pytest.raises(nn.MNISTDataError, match=r"not a complete gzip file"):
+        nn.load_mnist(folder, download=False)
+
+
+# ----------------------------------------------------------------------------- leftover files
+
+
+def part_files(folder: Path):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, sys.argv[2])
+    import nn_helpers as nn
+    from pathlib import Path
+
+    def write(f):
+        f.write(b"half of a model")
+        f.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+
+    nn._write_atomically(Path(sys.argv[1]), write)
+""")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_leftover_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    target = tmp_path / "model.npz"
+    repo = str(Path(nn.__file__).parent)
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target), repo],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+    assert len(part_files(tmp_path)) == 1, "the killed writer should have left its .part file"
+    nn.save_params(target, nn.init_mlp([3, 2], rng=0))
+    assert leftovers(tmp_path) == ["model.npz"]
+
+
+def test_stale_parts_of_a_download_are_removed(tiny, env, mirror):
+    target = env / "mine"
+    target.mkdir()
+    for i in range(3):  # what three killed downloads of the old code left behind
+        (target / f".{NAMES[0]}.abc{i}_xyz.part").write_bytes(b"partial")
+    (target / ".someone-else.npz.abcd1234.part").write_bytes(b"not ours")
+    url, _ = mirror(tiny.gz)
+    tiny.check(nn.load_mnist(target, mirrors=[url], timeout=5))
+    assert part_files(target) == [".someone-else.npz.abcd1234.part"]
+
+
+@pytest.mark.skipif(fcntl is None, reason="POSIX file locks")
+def test_a_live_writers_part_is_not_removed(tmp_path):
+    live = tmp_path / ".model.npz.live0001.part"
+    with open(live, "wb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # what another process saving model.npz holds
+        nn.save_params(tmp_path / "model.npz", nn.init_mlp([3, 2], rng=0))
+        assert live.exists(), "the temporary file of a write in progress was deleted"
+
+
+# ----------------------------------------------------------------------------- permissions
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_saved_and_downloaded_files_respect_the_umask(tiny, env, mirror, umask_022):
+    path = nn.save_params(env / "model.npz", nn.init_mlp([3, 2], rng=0))
+    assert mode(path) == 0o644
+    url, _ = mirror(tiny.gz)
+    nn.load_mnist(env / "shared", mirrors=[url], timeout=5)
+    assert {mode(env / "shared" / name) for name in NAMES} == {0o644}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("old_mode", [0o644, 0o640, 0o664])
+def test_saving_over_a_file_keeps_its_permissions(tmp_path, umask_022, old_mode):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old")
+    path.chmod(old_mode)
+    nn.save_params(path, nn.init_mlp([3, 2], rng=0))
+    assert mode(path) == old_mode
+
+
+# ----------------------------------------------------------------------------- save_params
+
+
+def test_full_disk_names_the_target_and_the_fix(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "model.npz"
+    with pytest.raises(OSError) as info:
+        nn.save_params(target, nn.init_mlp([3, 2], rng=0))
+    message = str(info.value)
+    assert message.startswith(f"could not save {target}: No space left on device; the disk is "
+                              "full") and ".part" not in message
+    assert info.value.errno == 28
+    assert leftovers(tmp_path) == []
+
+
+def test_missing_folder_names_the_target_and_keeps_the_error_class(tmp_path):
+    target = tmp_path / "no" / "such" / "folder" / "model.npz"
+    with pytest.raises(FileNotFoundError, match=r"could not save .*model.npz: .*check that the "
+                                                r"folder exists") as info:
+        nn.save_params(target, nn.init_mlp([3, 2], rng=0))
+    assert ".part" not in str(info.value)
+
+
+def test_saving_onto_a_folder_is_explained(tmp_path):
+    (tmp_path / "model.npz").mkdir()
+    with pytest.raises(OSError, match=r"could not save .*model.npz: .*folder"):
+        nn.save_params(tmp_path / "model.npz", nn.init_mlp([3, 2], rng=0))
+    assert part_files(tmp_path) == []
+
+
+def test_save_and_load_expand_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    params = nn.init_mlp([3, 2], rng=0)
+    path = nn.save_params("~/model.npz", params)
+    assert path == tmp_path / "model.npz" and path.is_file()
+    np.testing.assert_array_equal(nn.load_params("~/model.npz")["W1"], params["W1"])
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name != "posix", reason="symlinks")
+def test_saving_onto_a_symlink_writes_through_it(tmp_path):
+    real = tmp_path / "models" / "best.npz"
+    real.parent.mkdir()
+    nn.save_params(real, nn.init_mlp([3, 2], rng=0))
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    new = nn.init_mlp([3, 2], rng=1)
+    nn.save_params(link, new)
+    assert link.is_symlink(), "the symlink was replaced by a file"
+    np.testing.assert_array_equal(nn.load_params(real)["W1"], new["W1"])
