@@ -30,6 +30,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -912,12 +913,25 @@ def use_series_style() -> None:
 
 
 def _as_images(images) -> np.ndarray:
-    images = np.asarray(images)
+    images = _check_array(images, "images", finite=False)
     if images.ndim == 2 and images.shape[1] == 784:
-        return images.reshape(-1, 28, 28)
-    if images.ndim == 3:
-        return images
-    raise ValueError(f"expected images of shape (N, 28, 28) or (N, 784), got {images.shape}.")
+        images = images.reshape(-1, 28, 28)
+    if images.ndim != 3:
+        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 784), got {images.shape}.")
+    if len(images) == 0:
+        raise ValueError(f"show_digits needs at least one image, got shape {images.shape}.")
+    return images
+
+
+def _check_per_image(values, name: str, n: int):
+    """``values`` as an array of one entry per image, or None."""
+    if values is None:
+        return None
+    values = _check_array(values, name, finite=False)
+    if values.ndim != 1 or len(values) != n:
+        raise ValueError(f"{name} must hold one entry per image, shape ({n},), got shape "
+                         f"{values.shape}; pass the {name} of the images shown (the same slice).")
+    return values
 
 
 def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols: int = 10,
@@ -927,17 +941,21 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
 
     Parameters
     ----------
-    images : (N, 28, 28) or (N, 784)
+    images : (N, 28, 28) or (N, 784), N >= 1
     labels, predicted : (N,) ints, optional
     confidence : (N,) floats in [0, 1], optional, the probability given to ``predicted``
 
     Returns ``fig, axes``; end the cell with ``plt.show()``.
     """
-    import matplotlib.pyplot as plt
-
     images = _as_images(images)
     n = len(images)
-    n_cols = min(n_cols, n)
+    labels, predicted, confidence = (_check_per_image(v, name, n) for v, name in
+                                     [(labels, "labels"), (predicted, "predicted"),
+                                      (confidence, "confidence")])
+    n_cols = min(_check_int(n_cols, "n_cols"), n)
+    cell_inches = _check_real(cell_inches, "cell_inches")
+    import matplotlib.pyplot as plt
+
     n_rows = -(-n // n_cols)
     extra = 0.45 if predicted is not None else 0.25
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
@@ -964,6 +982,11 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
 
 def plot_history(history: dict, title: str | None = None):
     """Loss and accuracy per epoch, train and validation, side by side. Returns ``fig, axes``."""
+    missing = [k for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
+               if not isinstance(history, Mapping) or k not in history]
+    if missing:
+        raise TypeError(f"history must be the dict that fit returns, with keys epoch, "
+                        f"train_loss, val_loss, train_acc and val_acc; missing {missing}.")
     import matplotlib.pyplot as plt
 
     epochs = history["epoch"]
@@ -984,9 +1007,12 @@ def plot_history(history: dict, title: str | None = None):
 def plot_confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix"):
     """Heat map of a (C, C) confusion matrix (rows: true class, columns: predicted), with the
     counts written in. Returns ``fig, ax``."""
+    cm = _check_array(cm, "cm", kinds="iu")
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (C, C) matrix of counts, such as confusion_matrix "
+                         f"returns, got shape {cm.shape}.")
     import matplotlib.pyplot as plt
 
-    cm = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     shown = np.log1p(cm)  # log scale so the few errors stay visible beside the large diagonal
     im = ax.imshow(shown, cmap="Blues")
@@ -1004,12 +1030,13 @@ def plot_confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix"):
 def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None = None):
     """First-layer weights as 28x28 images: column ``j`` of ``W`` (784, H) is what hidden unit
     ``j`` looks for. Blue is positive, red negative, on a scale symmetric around 0."""
-    import matplotlib.pyplot as plt
-
-    W = np.asarray(W)
+    W = _check_array(W, "W", kinds="f")
     if W.ndim != 2 or W.shape[0] != 784:
         raise ValueError(f"expected first-layer weights of shape (784, H), got {W.shape}.")
-    n = min(n, W.shape[1])
+    n = min(_check_int(n, "n"), W.shape[1])
+    n_cols = _check_int(n_cols, "n_cols")
+    import matplotlib.pyplot as plt
+
     n_rows = -(-n // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
                              figsize=(1.25 * n_cols, 1.25 * n_rows + 0.6))
@@ -1033,6 +1060,7 @@ def dense_forward(X: np.ndarray, W: np.ndarray, b: np.ndarray):
 
     X: (N, D), W: (D, M), b: (M,) -> Z: (N, M); cache = (X, W).
     """
+    X, W, b = np.asarray(X), np.asarray(W), np.asarray(b)
     if X.ndim != 2 or W.ndim != 2 or b.ndim != 1:
         raise ValueError(f"dense_forward expects X (N, D), W (D, M), b (M,); got X {X.shape}, "
                          f"W {W.shape}, b {b.shape}.")
@@ -1049,6 +1077,9 @@ def dense_backward(dZ: np.ndarray, cache, need_dX: bool = True):
     matrix product of the first layer), dW: (D, M), db: (M,).
     """
     X, W = cache
+    if np.shape(dZ) != (X.shape[0], W.shape[1]):
+        raise ValueError(f"dense_backward: dZ must have the shape of Z = X @ W + b, "
+                         f"{(X.shape[0], W.shape[1])}, got {np.shape(dZ)}.")
     dW = X.T @ dZ
     db = dZ.sum(axis=0)
     dX = dZ @ W.T if need_dX else None
@@ -1067,6 +1098,7 @@ def relu_backward(dA, Z):
 
 def leaky_relu_forward(Z, alpha: float = 0.01):
     """Leaky ReLU ``z`` for z > 0, ``alpha * z`` otherwise; cache = (Z, alpha)."""
+    _check_real(alpha, "alpha", low_closed=True)
     return np.where(Z > 0, Z, alpha * Z), (Z, alpha)
 
 
@@ -1105,14 +1137,13 @@ ACTIVATIONS = {
 
 
 def _check_activation(name: str) -> None:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}.")
+    _check_choice(name, "activation", ACTIVATIONS, "an activation")
 
 
 def activation_forward(Z, name: str):
     """Apply the activation called ``name``; returns A (same shape as Z) and a cache."""
     _check_activation(name)
-    A, cache = ACTIVATIONS[name][0](Z)
+    A, cache = ACTIVATIONS[name][0](np.asarray(Z))
     return A, (name, cache)
 
 
@@ -1125,18 +1156,27 @@ def activation_backward(dA, cache):
 # Softmax and cross-entropy (taught in 03_forward, gradient in 04_backprop)
 # =================================================================================================
 
-def _check_logits(logits) -> None:
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (N, C), got {logits.shape}.")
+def _check_logits(logits, nonempty: bool = False) -> np.ndarray:
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        hint = "; C, the number of classes, must be at least 1" if logits.ndim == 2 else ""
+        raise ValueError(f"logits must have shape (N, C), got {logits.shape}{hint}.")
+    if nonempty and len(logits) == 0:
+        raise ValueError(f"the mean loss of no samples is undefined: logits has shape "
+                         f"{logits.shape}; pass at least one sample.")
     if not np.isfinite(logits).all():
-        raise ValueError("logits contain NaN or inf; the forward pass has blown up (a learning "
-                         "rate that is too large, or inputs that were not scaled to [0, 1]).")
+        raise ValueError(_nonfinite_message(
+            logits, "logits",
+            "If the inputs and parameters are finite (mlp_forward checks both), the forward pass "
+            "has blown up: a learning rate that is too large, or inputs that were not scaled "
+            "to [0, 1]."))
+    return logits
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax (N, C) -> (N, C). Subtracting each row's own maximum keeps every
     ``exp`` in (0, 1] without changing the result."""
-    _check_logits(logits)
+    logits = _check_logits(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
@@ -1144,14 +1184,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise ``log(softmax(logits))`` (N, C), without ever taking the log of 0."""
-    _check_logits(logits)
+    logits = _check_logits(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def cross_entropy(logits: np.ndarray, y) -> float:
-    """Mean cross-entropy of integer labels ``y`` (N,) under logits (N, C)."""
-    _check_logits(logits)
+    """Mean cross-entropy of integer labels ``y`` (N,) under logits (N, C), N >= 1."""
+    logits = _check_logits(logits, nonempty=True)
     y = _check_labels(y, logits.shape[1], n=len(logits))
     return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
 
@@ -1159,9 +1199,9 @@ def cross_entropy(logits: np.ndarray, y) -> float:
 def softmax_cross_entropy(logits: np.ndarray, y):
     """Mean cross-entropy and its gradient with respect to the logits.
 
-    logits: (N, C), y: (N,) ints -> loss: float, dlogits: (N, C) = (softmax - one_hot) / N.
+    logits: (N, C), N >= 1, y: (N,) ints -> loss: float, dlogits: (N, C) = (softmax - one_hot) / N.
     """
-    _check_logits(logits)
+    logits = _check_logits(logits, nonempty=True)
     n, c = logits.shape
     y = _check_labels(y, c, n=n)
     log_probs = log_softmax(logits)
@@ -1191,17 +1231,33 @@ def init_weights(fan_in: int, fan_out: int, scheme: str = "he", *, rng, dtype=np
     """Draw W (fan_in, fan_out) from N(0, std^2), std given by ``scheme``:
 
     zeros 0; normal ``scale``; lecun sqrt(1/fan_in); xavier (Glorot) sqrt(2/(fan_in+fan_out));
-    he sqrt(2/fan_in).
+    he sqrt(2/fan_in). ``dtype`` is float32 or float64; ``scale`` a positive number.
     """
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; choose one of {sorted(INIT_SCHEMES)}.")
-    if not (fan_in >= 1 and fan_out >= 1):
-        raise ValueError(f"fan_in and fan_out must be positive, got {fan_in} and {fan_out}.")
+    _check_choice(scheme, "scheme", INIT_SCHEMES, "an init scheme")
+    if not (_is_int(fan_in) and _is_int(fan_out) and fan_in >= 1 and fan_out >= 1):
+        raise ValueError(f"fan_in and fan_out must be positive integers, got {fan_in!r} and "
+                         f"{fan_out!r}.")
+    dtype = _check_float_dtype(dtype)
+    _check_real(scale, "scale", hint="; it is the standard deviation of the 'normal' scheme")
+    rng = _make_rng(rng)
     std = INIT_SCHEMES[scheme](fan_in, fan_out, scale)
     if std == 0.0:
         return np.zeros((fan_in, fan_out), dtype=dtype)
-    rng = np.random.default_rng(rng)
     return (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
+
+
+def _check_layer_sizes(layer_sizes) -> list[int]:
+    try:
+        sizes = list(layer_sizes) if not isinstance(layer_sizes, (str, bytes)) else None
+    except TypeError:
+        sizes = None
+    bad = ([i for i, size in enumerate(sizes) if not (_is_int(size) and size >= 1)]
+           if sizes is not None else [])
+    if sizes is None or len(sizes) < 2 or bad:
+        where = f" (entry {bad[0]} is {sizes[bad[0]]!r})" if bad else ""
+        raise ValueError(f"layer_sizes must be two or more positive ints such as [784, 128, 10], "
+                         f"got {layer_sizes!r}{where}.")
+    return [int(size) for size in sizes]
 
 
 def init_mlp(layer_sizes, init: str = "he", *, rng, dtype=np.float32, scale: float = 0.01):
@@ -1209,11 +1265,10 @@ def init_mlp(layer_sizes, init: str = "he", *, rng, dtype=np.float32, scale: flo
 
     Returns ``{"W1": (784, 128), "b1": (128,), "W2": (128, 10), "b2": (10,)}``; biases start at 0.
     """
-    sizes = list(layer_sizes)
-    if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
-        raise ValueError(f"layer_sizes must be two or more positive ints such as [784, 128, 10], "
-                         f"got {layer_sizes!r}.")
-    rng = np.random.default_rng(rng)
+    sizes = _check_layer_sizes(layer_sizes)
+    _check_choice(init, "init", INIT_SCHEMES, "an init scheme")
+    dtype = _check_float_dtype(dtype)
+    rng = _make_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         params[f"W{i}"] = init_weights(fan_in, fan_out, init, rng=rng, dtype=dtype, scale=scale)
@@ -1225,13 +1280,28 @@ def init_mlp(layer_sizes, init: str = "he", *, rng, dtype=np.float32, scale: flo
 # The model (forward in 03_forward, backward in 04_backprop)
 # =================================================================================================
 
-def num_layers(params: dict) -> int:
-    """Number of dense layers in ``params``, after checking the names and shapes fit together."""
+def _check_params(params, *, finite: bool = True) -> int:
+    """Check that ``params`` are an MLP's parameters: a dict ``W1, b1, ..., Wn, bn`` of float32
+    or float64 arrays, all of one dtype, whose shapes fit together, and (with ``finite``) hold
+    no NaN or inf. Returns the number of layers ``n``."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays such as nn.init_mlp returns "
+                        f"({{'W1': ..., 'b1': ..., ...}}), got {type(params).__name__}.")
     names = set(params)
-    n = sum(1 for k in names if re.fullmatch(r"W\d+", k))
-    expected = {f"{p}{i}" for i in range(1, n + 1) for p in "Wb"}
-    if n == 0 or names != expected:
-        raise ValueError(f"params must be named W1, b1, ..., Wn, bn; got {sorted(names)}.")
+    n = sum(1 for k in names if isinstance(k, str) and re.fullmatch(r"W\d+", k))
+    order = [f"{p}{i}" for i in range(1, n + 1) for p in "Wb"]
+    if n == 0 or names != set(order):
+        raise ValueError(f"params must be named W1, b1, ..., Wn, bn; got "
+                         f"{sorted(names, key=str)}.")
+    for name in order:
+        value = params[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"params['{name}'] must be a NumPy array, got "
+                            f"{type(value).__name__}; convert it with np.asarray(..., "
+                            "dtype=np.float32).")
+        if value.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} has dtype {value.dtype}, expected float32 or float64; "
+                            f"convert it with params['{name}'].astype(np.float32).")
     for i in range(1, n + 1):
         W, b = params[f"W{i}"], params[f"b{i}"]
         if W.ndim != 2 or b.shape != (W.shape[1],):
@@ -1240,21 +1310,63 @@ def num_layers(params: dict) -> int:
         if i > 1 and params[f"W{i - 1}"].shape[1] != W.shape[0]:
             raise ValueError(f"W{i - 1} {params[f'W{i - 1}'].shape} is followed by W{i} "
                              f"{W.shape}: fan_out of one layer must be fan_in of the next.")
+    other = next((k for k in order if params[k].dtype != params["W1"].dtype), None)
+    if other is not None:
+        raise TypeError(f"params mix dtypes: W1 is {params['W1'].dtype} but {other} is "
+                        f"{params[other].dtype}; a model computes in one dtype, so convert them "
+                        f"all: {{k: v.astype(np.float32) for k, v in params.items()}}.")
+    for name in order if finite else ():
+        if not _all_finite(params[name]):
+            raise ValueError(_nonfinite_message(
+                params[name], f"params['{name}']",
+                "The model has diverged (a training step blew up) or was loaded from a broken "
+                "file: re-initialise it with nn.init_mlp, or load a good copy."))
     return n
+
+
+def num_layers(params: dict) -> int:
+    """Number of dense layers in ``params``, after checking names, types, dtypes and shapes."""
+    return _check_params(params, finite=False)
+
+
+def _check_inputs(X, params: dict, name: str = "X", nonempty: bool = False,
+                  dtype=None) -> np.ndarray:
+    """``X`` (N, D) converted to ``dtype`` (by default the parameters'), with D the model's
+    input size and no NaN or inf; ``params`` are already checked. The conversion means a float64
+    X given to a float32 model computes in float32 (NumPy would silently compute in float64), and
+    uint8 pixels become floats (but are not scaled: that is scale_pixels' job)."""
+    n_features, dtype = params["W1"].shape[0], dtype or params["W1"].dtype
+    X = _check_array(X, name, finite=False)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        hint = "; flatten the images first" if X.ndim == 3 else ""
+        raise ValueError(f"expected {name} with {n_features} features, shape (N, {n_features}), "
+                         f"got shape {X.shape}{hint}.")
+    if nonempty and len(X) == 0:
+        raise ValueError(f"{name} holds no samples (shape {X.shape}); pass at least one.")
+    X = X.astype(dtype, copy=False)
+    if not _all_finite(X):
+        raise ValueError(_nonfinite_message(
+            X, name, "NaN or inf in the inputs comes from the data, not from training: find "
+            "where it was made (a division by zero, a missing value, a value too large for "
+            f"{dtype}), or replace it (np.nan_to_num) or drop those rows."))
+    return X
 
 
 def mlp_forward(params: dict, X: np.ndarray, activation: str = "relu"):
     """Forward pass: (dense, activation) for each hidden layer, then a final dense layer.
 
     X: (N, D) -> logits: (N, C), caches: one ``(dense_cache, activation_cache)`` per layer.
+    ``X`` is converted to the parameters' dtype first, so a float32 model computes in float32
+    whatever the dtype of X. NaN or inf in X or in the parameters is refused, naming where.
     """
     _check_activation(activation)
-    L = num_layers(params)
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != params["W1"].shape[0]:
-        hint = "; flatten the images first" if X.ndim == 3 else ""
-        raise ValueError(f"expected X with {params['W1'].shape[0]} features, shape (N, "
-                         f"{params['W1'].shape[0]}), got shape {X.shape}{hint}.")
+    _check_params(params)
+    return _mlp_forward(params, _check_inputs(X, params), activation)
+
+
+def _mlp_forward(params: dict, X: np.ndarray, activation: str):
+    """``mlp_forward`` without the checks, for callers that checked once (fit, predict)."""
+    L = len(params) // 2
     A, caches = X, []
     for i in range(1, L + 1):
         Z, dense_cache = dense_forward(A, params[f"W{i}"], params[f"b{i}"])
@@ -1269,6 +1381,12 @@ def mlp_forward(params: dict, X: np.ndarray, activation: str = "relu"):
 def mlp_backward(dlogits: np.ndarray, caches) -> dict:
     """Backward pass of ``mlp_forward``: dlogits (N, C) -> grads with the names and shapes of
     params."""
+    if not caches:
+        raise ValueError("caches is empty; pass the caches that mlp_forward returned.")
+    (X_last, W_last), _ = caches[-1]
+    if np.shape(dlogits) != (X_last.shape[0], W_last.shape[1]):
+        raise ValueError(f"dlogits must have the shape of the logits, "
+                         f"{(X_last.shape[0], W_last.shape[1])}, got {np.shape(dlogits)}.")
     grads, dA = {}, dlogits
     for i in range(len(caches), 0, -1):
         dense_cache, act_cache = caches[i - 1]
@@ -1288,15 +1406,29 @@ def mlp_loss_and_grads(params: dict, X, y, activation: str = "relu"):
 # Gradient checking (taught in 04_backprop)
 # =================================================================================================
 
+def _check_loss_value(value) -> None:
+    if not (_is_real(value) or (isinstance(value, np.ndarray) and value.ndim == 0
+                                and value.dtype.kind in "iuf")):
+        raise TypeError(f"f must return one number (the loss), got {value!r} "
+                        f"({type(value).__name__}); return loss, not (loss, grads).")
+
+
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """Centred finite differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every entry of x.
 
     ``f`` takes no argument and reads ``x``, which is nudged in place and restored. Use float64:
-    in float32 the rounding error of f swamps the difference.
+    in float32 the rounding error of f swamps the difference. ``h`` is a positive step.
     """
-    if x.dtype != np.float64:
-        raise TypeError(f"numerical_gradient needs float64 arrays, got {x.dtype}: float32 "
-                        "rounding makes finite differences useless. Use x.astype(np.float64).")
+    _check_callable(f, "f", "lambda: loss(params)", optional=False)
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"numerical_gradient needs float64 arrays, got {got}: float32 "
+                        "rounding makes finite differences useless, and x must be the array f "
+                        "reads, nudged in place. Use x.astype(np.float64).")
+    if not x.flags.writeable:
+        raise ValueError("x is read-only, but numerical_gradient nudges it in place; pass a "
+                         "writable array (x.copy()).")
+    _check_real(h, "h", hint="; 1e-5 suits float64")
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         old = x[idx]
@@ -1305,24 +1437,33 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -
         x[idx] = old - h
         f_minus = f()
         x[idx] = old
+        _check_loss_value(f_plus)
         grad[idx] = (f_plus - f_minus) / (2 * h)
     return grad
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """``||a - b|| / (||a|| + ||b||)``: 0 when equal, about 1 when unrelated; below 1e-7 in
-    float64 means a gradient is right."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    float64 means a gradient is right. NaN or inf on either side gives inf, so every check of
+    the form ``error < tolerance`` fails (``max`` of a list with inf is inf, unlike with NaN)."""
+    a = _check_array(a, "a", finite=False).astype(np.float64, copy=False)
+    b = _check_array(b, "b", finite=False).astype(np.float64, copy=False)
     if a.shape != b.shape:
         raise ValueError(f"relative_error needs equal shapes, got {a.shape} and {b.shape}.")
+    if not (_all_finite(a) and _all_finite(b)):
+        return math.inf
     denom = np.linalg.norm(a) + np.linalg.norm(b)
     return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
 
 
 def check_mlp_gradients(params: dict, X, y, activation: str = "relu", h: float = 1e-5) -> dict:
     """Relative error between backprop and finite differences for every parameter (float64)."""
+    _check_activation(activation)
+    _check_params(params)
+    X = _check_inputs(X, params, dtype=np.float64)
+    _check_labels(y, params[f"W{len(params) // 2}"].shape[1], n=len(X))
+    _check_real(h, "h", hint="; 1e-5 suits float64")
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
-    X = np.asarray(X, dtype=np.float64)
     _, grads = mlp_loss_and_grads(params, X, y, activation)
     loss = lambda: mlp_loss_and_grads(params, X, y, activation)[0]  # noqa: E731
     return {k: relative_error(grads[k], numerical_gradient(loss, params[k], h)) for k in params}
@@ -1529,6 +1670,9 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
         attribute holds the epochs completed before.
     """
     _check_activation(activation)
+    _check_params(params)  # once here; the batches then take the unchecked forward pass
+    X_train = _check_inputs(X_train, params, "X_train")
+    X_val = _check_inputs(X_val, params, "X_val")
     y_train = _check_labels(y_train, params[f"W{num_layers(params)}"].shape[1], "y_train",
                             n=len(X_train))
     rng = np.random.default_rng(rng)
@@ -1542,7 +1686,7 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
         loss_sum = correct = 0.0
         batches = iterate_minibatches(X_train, y_train, batch_size, rng=rng)
         for batch, (X_batch, y_batch) in enumerate(batches):
-            logits, caches = mlp_forward(params, X_batch, activation)
+            logits, caches = _mlp_forward(params, X_batch, activation)
             if not np.isfinite(logits).all():
                 raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
             loss, dlogits = softmax_cross_entropy(logits, y_batch)
@@ -1551,7 +1695,7 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
             correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        val_logits = predict_logits(params, X_val, activation)
+        val_logits = _predict_logits(params, X_val, activation, 10_000)
         if not np.isfinite(val_logits).all():  # the epoch's last update blew up
             raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
         val_loss = cross_entropy(val_logits, np.asarray(y_val))
@@ -1588,9 +1732,17 @@ def _diverged_message(epoch: int, batch: int, optimizer: Optimizer) -> str:
 
 def predict_logits(params: dict, X, activation: str = "relu", batch_size: int = 10_000):
     """Logits (N, C) for X (N, D), computed in batches so memory stays small."""
-    parts = [mlp_forward(params, X[i:i + batch_size], activation)[0]
+    _check_activation(activation)
+    _check_params(params)
+    X = _check_inputs(X, params)
+    return _predict_logits(params, X, activation, _check_int(batch_size, "batch_size"))
+
+
+def _predict_logits(params: dict, X: np.ndarray, activation: str, batch_size: int):
+    """``predict_logits`` without the checks; (0, C) for an empty X."""
+    parts = [_mlp_forward(params, X[i:i + batch_size], activation)[0]
              for i in range(0, len(X), batch_size)]
-    return np.concatenate(parts)
+    return np.concatenate(parts) if parts else _mlp_forward(params, X, activation)[0]
 
 
 def predict(params: dict, X, activation: str = "relu") -> np.ndarray:
@@ -1599,23 +1751,31 @@ def predict(params: dict, X, activation: str = "relu") -> np.ndarray:
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Share of equal labels, in [0, 1]."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+    """Share of equal labels, in [0, 1]; both are integer labels (N,), N >= 1."""
+    shapes = np.shape(y_true), np.shape(y_pred)
+    if shapes[0] != shapes[1] or len(shapes[0]) != 1:
         raise ValueError(f"accuracy compares two label vectors of the same shape (N,), got "
-                         f"{y_true.shape} and {y_pred.shape}.")
+                         f"{shapes[0]} and {shapes[1]}.")
+    y_true = _check_labels(y_true, None, "y_true")
+    y_pred = _check_labels(y_pred, None, "y_pred")
+    if len(y_true) == 0:
+        raise ValueError("the accuracy of no samples is undefined: y_true and y_pred are empty.")
     return float(np.mean(y_true == y_pred))
 
 
 def evaluate(params: dict, X, y, activation: str = "relu"):
-    """Mean cross-entropy and accuracy of the model on (X, y)."""
-    logits = predict_logits(params, X, activation)
-    y = np.asarray(y)
+    """Mean cross-entropy and accuracy of the model on (X, y), N >= 1."""
+    _check_activation(activation)
+    L = _check_params(params)
+    X = _check_inputs(X, params, nonempty=True)
+    y = _check_labels(y, params[f"W{L}"].shape[1], n=len(X))
+    logits = _predict_logits(params, X, activation, 10_000)
     return cross_entropy(logits, y), accuracy(y, logits.argmax(axis=1))
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:
     """Counts (C, C): entry [i, j] is how many samples of class i were predicted as j."""
+    num_classes = _check_int(num_classes, "num_classes")
     y_true = _check_labels(y_true, num_classes, "y_true")
     y_pred = _check_labels(y_pred, num_classes, "y_pred", n=len(y_true))
     counts = np.bincount(y_true.astype(np.int64) * num_classes + y_pred,
@@ -1640,8 +1800,10 @@ def save_params(path, params: dict) -> Path:
     folder, then rename), so an interrupted save never leaves a broken file.
 
     ``~`` is expanded; a symlink at ``path`` is written through; a new file gets the usual
-    permissions (0666 minus the umask), a replaced one keeps its own. Errors name ``path`` and
-    the fix (a full disk, a missing folder).
+    permissions (0666 minus the umask), a replaced one keeps its own. Parameters that
+    ``load_params`` would refuse (names, shapes, dtypes other than one of float32 and float64)
+    are refused before anything is written. Errors name ``path`` and the fix (a full disk, a
+    missing folder).
     """
     num_layers(params)
     path = _check_file_path(path, "path")
@@ -1657,6 +1819,8 @@ def load_params(path, layer_sizes=None) -> dict:
     Never unpickles: object arrays are refused. ``~`` is expanded.
     """
     path = _check_file_path(path, "path")
+    if layer_sizes is not None:
+        layer_sizes = _check_layer_sizes(layer_sizes)
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):  # an .npy file holds one array
@@ -1673,12 +1837,8 @@ def load_params(path, layer_sizes=None) -> dict:
                          f"named arrays written by save_params): {reason}.") from None
     try:
         L = num_layers(params)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from None
-    for name, value in params.items():
-        if value.dtype not in (np.float32, np.float64):
-            raise ValueError(f"{path}: {name} has dtype {value.dtype}, expected float32 or "
-                             "float64.")
     if layer_sizes is not None:
         sizes = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, L + 1)]
         if sizes != list(layer_sizes):
@@ -1689,6 +1849,8 @@ def load_params(path, layer_sizes=None) -> dict:
 
 def count_params(params: dict) -> int:
     """Total number of scalars in ``params``."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}.")
     return int(sum(np.asarray(v).size for v in params.values()))
 
 

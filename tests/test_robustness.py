@@ -373,3 +373,279 @@ def test_saving_onto_a_symlink_writes_through_it(tmp_path):
     nn.save_params(link, new)
     assert link.is_symlink(), "the symlink was replaced by a file"
     np.testing.assert_array_equal(nn.load_params(real)["W1"], new["W1"])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.complex128, np.longdouble, object])
+def test_save_params_refuses_what_load_params_would_refuse(tmp_path, dtype):
+    if np.dtype(dtype) == np.float64:
+        pytest.skip("long double is float64 on this platform")
+    params = nn.init_mlp([3, 2], rng=0)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    with pytest.raises(TypeError, match=r"W1 has dtype .*expected float32 or float64"):
+        nn.save_params(tmp_path / "model.npz", params)
+    assert leftovers(tmp_path) == []
+
+
+def test_save_params_refuses_mixed_dtypes(tmp_path):
+    params = nn.init_mlp([3, 2], rng=0)
+    params["b1"] = params["b1"].astype(np.float64)
+    with pytest.raises(TypeError, match=r"params mix dtypes: W1 is float32 but b1 is float64"):
+        nn.save_params(tmp_path / "model.npz", params)
+    assert leftovers(tmp_path) == []
+
+
+# =================================================================================================
+# Numbers
+# =================================================================================================
+
+def blobs(n_per_class=30, seed=0, dtype=np.float32):
+    """Three well-separated Gaussian blobs in 2-D, labels 0, 1, 2."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 3.0], [3.0, -1.5], [-3.0, -1.5]])
+    X = np.concatenate([c + 0.6 * rng.standard_normal((n_per_class, 2)) for c in centres])
+    return X.astype(dtype), np.repeat(np.arange(3), n_per_class)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_relative_error_of_non_finite_gradients_fails_every_check(bad):
+    a = np.array([1.0, 2.0, 3.0])
+    b = a.copy()
+    b[1] = bad
+    assert nn.relative_error(a, b) == math.inf and nn.relative_error(b, a) == math.inf
+    assert nn.relative_error(b, b) == math.inf, "equal NaN gradients are not a passed check"
+    errors = [1e-10, nn.relative_error(a, b)]
+    assert not max(errors) < 1e-7 and not all(e < 1e-7 for e in errors)
+
+
+def test_gradient_check_fails_on_nan_gradients(monkeypatch):
+    rng = np.random.default_rng(0)
+    params = nn.init_mlp([4, 5, 3], "xavier", rng=rng, dtype=np.float64)
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    broken = lambda dA, A: dA * np.nan  # noqa: E731
+    monkeypatch.setitem(nn.ACTIVATIONS, "tanh", (nn.tanh_forward, broken))
+    errors = nn.check_mlp_gradients(params, X, y, "tanh")
+    assert errors["W1"] == math.inf and errors["b1"] == math.inf
+    assert not max(errors.values()) < 1e-7
+
+
+@pytest.mark.parametrize("call", [
+    lambda p, X, y: nn.mlp_forward(p, X),
+    lambda p, X, y: nn.predict(p, X),
+    lambda p, X, y: nn.predict_logits(p, X),
+    lambda p, X, y: nn.evaluate(p, X, y),
+    lambda p, X, y: nn.mlp_loss_and_grads(p, X, y),
+], ids=["mlp_forward", "predict", "predict_logits", "evaluate", "mlp_loss_and_grads"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_inputs_are_named_as_the_cause(call, bad):
+    X, y = blobs(n_per_class=4)
+    X[5, 1] = bad
+    with pytest.raises(ValueError) as info:
+        call(nn.init_mlp([2, 4, 3], rng=0), X, y)
+    message = str(info.value)
+    assert message.startswith(f"X holds 1 NaN or inf value(s); the first, {bad}, at row 5, "
+                              "column 1.")
+    assert "comes from the data" in message and "learning rate" not in message
+
+
+def test_non_finite_parameters_are_named():
+    params = nn.init_mlp([2, 4, 3], rng=0)
+    params["W2"][1, 2] = np.inf
+    with pytest.raises(ValueError, match=r"params\['W2'\] holds 1 NaN or inf.*row 1, column 2.*"
+                                         r"re-initialise"):
+        nn.predict(params, np.zeros((1, 2), np.float32))
+
+
+def test_integer_pixels_are_converted_not_refused():
+    params = nn.init_mlp([4, 3, 2], rng=0)
+    pixels = np.array([[0, 255, 128, 3]], dtype=np.uint8)
+    np.testing.assert_array_equal(nn.mlp_forward(params, pixels)[0],
+                                  nn.mlp_forward(params, pixels.astype(np.float32))[0])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: nn.cross_entropy(np.zeros((0, 10)), np.zeros(0, np.int64)), "mean loss of no sampl"),
+    (lambda: nn.softmax_cross_entropy(np.zeros((0, 3)), np.zeros(0, np.int64)), "no samples"),
+    (lambda: nn.accuracy(np.zeros(0, np.int64), np.zeros(0, np.int64)), "accuracy of no sampl"),
+    (lambda: nn.evaluate(nn.init_mlp([2, 3], rng=0), np.zeros((0, 2)), []), "X holds no samples"),
+    (lambda: nn.softmax(np.zeros((4, 0))), r"C, the number of classes, must be at least 1"),
+])
+def test_empty_inputs_raise_instead_of_nan(call, match):
+    with warnings_as_errors():
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_empty_inputs_that_have_an_answer_give_it():
+    params = nn.init_mlp([2, 3], rng=0)
+    with warnings_as_errors():
+        assert nn.predict(params, np.zeros((0, 2))).shape == (0,)
+        assert nn.predict_logits(params, np.zeros((0, 2))).shape == (0, 3)
+        assert nn.softmax(np.zeros((0, 3))).shape == (0, 3)
+        assert nn.confusion_matrix([], [], num_classes=3).sum() == 0
+
+
+class warnings_as_errors:
+    """A context in which any warning (a RuntimeWarning from a mean of nothing) fails."""
+
+    def __enter__(self):
+        import warnings
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._catcher.__exit__(*exc)
+
+
+@pytest.mark.parametrize("scale", [np.nan, np.inf, -0.1, 0, "0.01", None])
+def test_init_refuses_a_bad_scale(scale):
+    with pytest.raises(ValueError, match=r"scale must be a positive number, got"):
+        nn.init_weights(3, 4, "normal", rng=0, scale=scale)
+    with pytest.raises(ValueError, match=r"scale must be a positive number"):
+        nn.init_mlp([3, 4, 2], "normal", rng=0, scale=scale)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.complex64, np.float16, "bool", "x"])
+def test_init_refuses_dtypes_a_model_cannot_have(dtype):
+    with pytest.raises(TypeError, match=r"dtype must be np.float32 or np.float64"):
+        nn.init_mlp([3, 4, 2], rng=0, dtype=dtype)
+    with pytest.raises(TypeError, match=r"dtype must be np.float32 or np.float64"):
+        nn.init_weights(3, 4, rng=0, dtype=dtype)
+
+
+# =================================================================================================
+# Everything else: each bad argument gets a message naming it, the expectation and what arrived
+# =================================================================================================
+
+@pytest.mark.parametrize("make_params, error, match", [
+    (lambda p: {k: v.tolist() for k, v in p.items()}, TypeError,
+     r"params\['W1'\] must be a NumPy array, got list"),
+    (lambda p: list(p.values()), TypeError, r"params must be a dict of arrays.*got list"),
+    (lambda p: {**p, 1: np.zeros(2)}, ValueError, r"params must be named W1, b1"),
+    (lambda p: {k: v.astype(np.int64) for k, v in p.items()}, TypeError,
+     r"W1 has dtype int64, expected float32 or float64"),
+])
+def test_bad_params_are_explained(make_params, error, match):
+    params = make_params(nn.init_mlp([2, 3, 2], rng=0))
+    for call in (lambda: nn.mlp_forward(params, np.zeros((1, 2))),
+                 lambda: nn.predict(params, np.zeros((1, 2))),
+                 lambda: nn.num_layers(params)):
+        with pytest.raises(error, match=match):
+            call()
+
+
+@pytest.mark.parametrize("activation", [["relu"], None, 1, np.str_])
+def test_activation_names_that_are_not_strings(activation):
+    with pytest.raises(TypeError, match=r"activation must be the name of an activation, one of "
+                                        r"\['leaky_relu', 'relu', 'sigmoid', 'tanh'\], got"):
+        nn.mlp_forward(nn.init_mlp([2, 3], rng=0), np.zeros((1, 2)), activation)
+
+
+def test_activation_in_capitals_gets_a_hint():
+    with pytest.raises(ValueError, match=r"unknown activation 'ReLU'.*lower case: 'relu'"):
+        nn.activation_forward(np.zeros(2), "ReLU")
+
+
+@pytest.mark.parametrize("sizes, where", [
+    ([784, True, 10], r"\(entry 1 is True\)"),
+    ([784, 128.0, 10], r"\(entry 1 is 128.0\)"),
+    (784, r"got 784\.$"),
+    (None, r"got None\.$"),
+])
+def test_layer_sizes_name_the_bad_entry(sizes, where):
+    with pytest.raises(ValueError, match=r"layer_sizes must be two or more positive ints.*"
+                                         + where):
+        nn.init_mlp(sizes, rng=0)
+
+
+@pytest.mark.parametrize("num_classes", [-1, 0, 2.5, "10", None])
+def test_one_hot_num_classes(num_classes):
+    with pytest.raises(ValueError, match=rf"num_classes must be a positive integer, got "
+                                         rf"{num_classes!r}"):
+        nn.one_hot([0, 1], num_classes=num_classes)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, None])
+def test_predict_logits_batch_size(batch_size):
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer"):
+        nn.predict_logits(nn.init_mlp([2, 3], rng=0), np.zeros((4, 2)), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(images=np.zeros((0, 28, 28))), ValueError, r"at least one image, got shape \(0, 28,"),
+    (dict(labels=[1, 2]), ValueError, r"labels must hold one entry per image, shape \(3,\), got "
+                                      r"shape \(2,\)"),
+    (dict(labels=[1, 2], predicted=[1, 2, 3]), ValueError, r"labels must hold one entry"),
+    (dict(predicted=[[1, 2, 3]]), ValueError, r"predicted must hold one entry per image"),
+    (dict(n_cols=0), ValueError, r"n_cols must be a positive integer, got 0"),
+    (dict(images=np.zeros((3, 27, 27)).reshape(3, -1)), ValueError, r"\(N, 28, 28\) or \(N, 78"),
+    (dict(images=[["a"]]), TypeError, r"images must hold"),
+])
+def test_show_digits_arguments(kwargs, error, match):
+    args = dict(images=np.zeros((3, 28, 28)))
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        nn.show_digits(**args)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: nn.show_weights(np.zeros((784, 4)), n=0), ValueError, r"n must be a positive int"),
+    (lambda: nn.plot_history({"epoch": []}), TypeError, r"history must be the dict that fit "
+                                                        r"returns.*missing \['train_loss'"),
+    (lambda: nn.plot_confusion_matrix(np.zeros((3, 2), int)), ValueError, r"square \(C, C\)"),
+])
+def test_plot_helper_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("h", [0, -1e-5, float("nan"), None])
+def test_numerical_gradient_step(h):
+    x = np.ones(3)
+    with pytest.raises(ValueError, match=rf"h must be a positive number, got {h!r}"):
+        nn.numerical_gradient(lambda: float(x.sum()), x, h=h)
+
+
+def test_numerical_gradient_other_arguments():
+    x = np.ones(3)
+    with pytest.raises(TypeError, match=r"f must return one number \(the loss\).*tuple"):
+        nn.numerical_gradient(lambda: (float(x.sum()), None), x)
+    with pytest.raises(TypeError, match=r"needs float64 arrays, got list"):
+        nn.numerical_gradient(lambda: 0.0, [1.0, 2.0])
+    with pytest.raises(TypeError, match=r"f must be a function"):
+        nn.numerical_gradient(0.0, x)
+    x.setflags(write=False)
+    with pytest.raises(ValueError, match=r"x is read-only"):
+        nn.numerical_gradient(lambda: 0.0, x)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: nn.train_val_split(np.zeros(10), np.zeros(10), 2, rng="x"), r"rng must be a seed"),
+    (lambda: nn.iterate_minibatches(np.zeros(4), np.zeros(4), 2, rng=1.5), r"rng must be a seed"),
+    (lambda: nn.iterate_minibatches(np.zeros(4), 3, 2, rng=0), r"X and y must be arrays with one"),
+    (lambda: nn.init_weights(3, 4, rng=None, scheme=7), r"scheme must be the name of an init"),
+    (lambda: nn.init_weights(3.0, 4, rng=0), r"fan_in and fan_out must be positive integers"),
+    (lambda: nn.load_params(""), r"path must be a file name"),
+    (lambda: nn.parse_idx("0008"), r"parse_idx needs the bytes of a decompressed IDX file, got "
+                                   r"str"),
+    (lambda: nn.count_params([np.zeros(3)]), r"params must be a dict of arrays, got list"),
+    (lambda: nn.dense_backward(np.ones((2, 3)), (np.ones((2, 4)), np.ones((4, 5)))),
+     r"dZ must have the shape of Z = X @ W \+ b, \(2, 5\), got \(2, 3\)"),
+])
+def test_other_arguments(call, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        call()
+
+
+def test_accuracy_refuses_float_predictions():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(TypeError, match=r"y_pred must hold integers, got dtype float64"):
+        nn.accuracy([0, 1], probs.max(axis=1))  # max instead of argmax: silently 0 before
+
+
+def test_mlp_backward_checks_the_shape_of_dlogits():
+    params = nn.init_mlp([2, 3, 4], rng=0)
+    logits, caches = nn.mlp_forward(params, np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"dlogits must have the shape of the logits, \(5, 4\), "
+                                         r"got \(4, 5\)"):
+        nn.mlp_backward(logits.T, caches)
