@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import weakref
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -1473,31 +1474,118 @@ def check_mlp_gradients(params: dict, X, y, activation: str = "relu", h: float =
 # Optimizers and learning-rate schedules (taught in 06_optimizers)
 # =================================================================================================
 
+class _Setting:
+    """A hyperparameter of an optimizer, checked whenever it is set, at construction and later
+    (``opt.lr = -5`` raises at once instead of training with it). ``check(value, name)`` returns
+    the value to store."""
+
+    def __init__(self, check: Callable):
+        self.check = check
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(f"{type(obj).__name__} has no {self.name} yet") from None
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = self.check(value, self.name)
+
+
+def _check_lr(value, name: str = "lr",
+              hint: str = "; typical values are 0.1 for SGD and 1e-3 for Adam") -> float:
+    # A NumPy-scalar lr would promote float32 updates to float64 under NumPy 2: a Python float.
+    return float(_check_real(value, name, hint=hint))
+
+
+def _check_decay(value, name: str):
+    """The share of a running average kept at each step: in [0, 1). At 1 the average never
+    forgets its start (and Adam divides by zero); above 1 it grows without bound."""
+    return _check_real(value, name, 0.0, 1.0, low_closed=True,
+                       hint="; 0.9 or 0.999 are usual")
+
+
+def _check_eps(value, name: str):
+    return _check_real(value, name, hint="; it keeps the division away from 0 (1e-8 is usual)")
+
+
 class Optimizer:
     """Base class: ``step(params, grads)`` updates every array of ``params`` in place.
 
-    State (velocities, moment estimates) is kept per parameter name, so one optimizer serves one
-    model. ``lr`` may be changed between steps (that is what a schedule does).
+    State (velocities, moment estimates, the step count ``t``) is kept per parameter name and
+    belongs to the model the optimizer first stepped: stepping other arrays (another model, even
+    of the same shapes) is refused, since that state would silently carry over. Use one
+    optimizer per model, or call ``reset()``. ``lr`` may be changed between steps (that is what a
+    schedule does); every hyperparameter is checked whenever it is set.
     """
 
+    lr = _Setting(_check_lr)
+
     def __init__(self, lr: float):
-        if not lr > 0:
-            raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        self.lr = float(lr)
+        self.lr = lr
         self.state: dict = {}
         self.t = 0
+        self._model = None  # name -> weak reference to the array first stepped
 
     def step(self, params: dict, grads: dict) -> None:
+        """Update ``params`` in place from ``grads`` (same names and shapes). Everything is checked
+        before any parameter changes, so a refused step changes nothing, ``t`` included."""
+        grads = self._check_step(params, grads)
+        self._bind(params)
+        self.t += 1
+        for name, p in params.items():
+            self._update(name, p, grads[name])
+
+    def reset(self) -> None:
+        """Forget the state, the step count and the model: the next step starts afresh."""
+        self.state, self.t, self._model = {}, 0, None
+
+    def _check_step(self, params, grads) -> dict:
+        for arg, value in (("params", params), ("grads", grads)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{arg} must be a dict of arrays, got {type(value).__name__}.")
         if params.keys() != grads.keys():
             raise ValueError(f"params and grads must have the same names, got {sorted(params)} "
                              f"and {sorted(grads)}.")
+        checked = {}
         for name, p in params.items():
-            if grads[name].shape != p.shape:
-                raise ValueError(f"grad {name} has shape {grads[name].shape}, param has "
-                                 f"{p.shape}.")
-        self.t += 1  # only once every check has passed: a refused step changes nothing
-        for name, p in params.items():
-            self._update(name, p, grads[name])
+            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+                got = f"dtype {p.dtype}" if isinstance(p, np.ndarray) else type(p).__name__
+                raise TypeError(f"param {name} must be a float array, updated in place, got {got}; "
+                                f"convert it before training: params[{name!r}] = "
+                                f"np.asarray(params[{name!r}], dtype=np.float32).")
+            if not p.flags.writeable:
+                raise ValueError(f"param {name} is read-only, so it cannot be updated in place; "
+                                 f"give a writable copy: params[{name!r}] = "
+                                 f"params[{name!r}].copy().")
+            g = _check_array(grads[name], f"grad {name}", kinds="iuf", finite=False)
+            if g.shape != p.shape:
+                raise ValueError(f"grad {name} has shape {g.shape}, param has {p.shape}.")
+            checked[name] = g
+        return checked
+
+    def _bind(self, params) -> None:
+        """Tie the state to the arrays of the first model stepped; refuse any other arrays."""
+        if self._model is None:
+            self._model = {name: weakref.ref(p) for name, p in params.items()}
+            return
+        other = next((name for name in params
+                      if name not in self._model or self._model[name]() is not params[name]),
+                     None)
+        if other is None and len(params) == len(self._model):
+            return
+        what = (f"params[{other!r}] is not the array it updated before" if other is not None
+                else f"the names differ ({sorted(self._model)} before)")
+        raise ValueError(
+            f"this {type(self).__name__} already trained another model for {self.t} steps, and "
+            f"its state (velocities, step count) would carry over: {what} (a new model, or an "
+            f"array replaced instead of updated in place). Create one optimizer per model, e.g. "
+            f"nn.{type(self).__name__}(lr={self.lr:g}), or call optimizer.reset() first.")
 
     def _zeros(self, name, p, key="v"):
         """The state array ``key`` of parameter ``name``, created as zeros on first use."""
@@ -1510,7 +1598,8 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self):
-        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items() if k not in ("state", "t"))
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items()
+                           if k not in ("state", "t") and not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
 
 
@@ -1525,8 +1614,10 @@ class Momentum(Optimizer):
     """Classical (heavy-ball) momentum: v <- beta * v - lr * g;  theta <- theta + v.
 
     The velocity accumulates whole steps: with a constant gradient the step grows to
-    ``lr / (1 - beta)``, ten times plain SGD's for beta = 0.9.
+    ``lr / (1 - beta)``, ten times plain SGD's for beta = 0.9. ``beta`` is in [0, 1).
     """
+
+    beta = _Setting(_check_decay)
 
     def __init__(self, lr: float, beta: float = 0.9):
         super().__init__(lr)
@@ -1570,7 +1661,13 @@ class Nesterov(Momentum):
 
 
 class RMSProp(Optimizer):
-    """s <- rho * s + (1 - rho) * g^2;  theta <- theta - lr * g / (sqrt(s) + eps)"""
+    """s <- rho * s + (1 - rho) * g^2;  theta <- theta - lr * g / (sqrt(s) + eps)
+
+    ``rho`` is in [0, 1), ``eps`` positive.
+    """
+
+    rho = _Setting(_check_decay)
+    eps = _Setting(_check_eps)
 
     def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8):
         super().__init__(lr)
@@ -1588,8 +1685,12 @@ class Adam(Optimizer):
     v_hat = v / (1 - b2^t);  theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 
     The bias correction undoes the pull of the zero-initialised averages towards 0 in the first
-    steps.
+    steps. ``beta1`` and ``beta2`` are in [0, 1), ``eps`` positive.
     """
+
+    beta1 = _Setting(_check_decay)
+    beta2 = _Setting(_check_decay)
+    eps = _Setting(_check_eps)
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
@@ -1612,25 +1713,53 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "ema_momentum": EMAMomentum,
               "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}
 
 
+class _Schedule:
+    """A learning-rate schedule: ``schedule(epoch)`` is the rate of epoch ``epoch`` (from 0). Its
+    repr names the helper and the arguments that made it, for fit's messages."""
+
+    def __init__(self, rate: Callable[[int], float], description: str):
+        self._rate, self._description = rate, description
+
+    def __call__(self, epoch):
+        return self._rate(epoch)
+
+    def __repr__(self):
+        return self._description
+
+
 def constant_lr(lr0: float) -> Callable[[int], float]:
-    """Schedule that keeps ``lr0`` for every epoch."""
-    return lambda epoch: lr0
+    """Schedule that keeps ``lr0`` (positive) for every epoch."""
+    _check_lr(lr0, "lr0")
+    return _Schedule(lambda epoch: lr0, f"constant_lr({lr0!r})")
 
 
 def step_decay(lr0: float, drop: float = 0.5, every: int = 5) -> Callable[[int], float]:
-    """lr(epoch) = lr0 * drop ** (epoch // every): multiply by ``drop`` every ``every`` epochs."""
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}.")
-    return lambda epoch: lr0 * drop ** (epoch // every)
+    """lr(epoch) = lr0 * drop ** (epoch // every): multiply by ``drop`` (in (0, 1]) every
+    ``every`` epochs."""
+    _check_lr(lr0, "lr0")
+    _check_real(drop, "drop", 0.0, 1.0, high_closed=True,
+                hint="; it multiplies the rate every `every` epochs, 0.5 halves it")
+    _check_int(every, "every")
+    return _Schedule(lambda epoch: lr0 * drop ** (epoch // every),
+                     f"step_decay(lr0={lr0!r}, drop={drop!r}, every={every!r})")
 
 
 def cosine_decay(lr0: float, total: int, lr_min: float = 0.0) -> Callable[[int], float]:
     """lr(epoch) = lr_min + (lr0 - lr_min) * (1 + cos(pi * epoch / total)) / 2, from lr0 at
-    epoch 0 down to lr_min at epoch ``total`` (and after)."""
-    if total < 1:
-        raise ValueError(f"total must be at least 1, got {total}.")
-    return lambda epoch: lr_min + 0.5 * (lr0 - lr_min) * (1 + math.cos(math.pi * min(epoch, total)
-                                                                        / total))
+    epoch 0 down to lr_min (in [0, lr0]) at epoch ``total`` (and after). With the default
+    lr_min = 0, train for at most ``total`` epochs: fit refuses a learning rate of 0."""
+    _check_lr(lr0, "lr0")
+    _check_int(total, "total", hint=" (the number of epochs the decay takes)")
+    _check_real(lr_min, "lr_min", 0.0, lr0, low_closed=True, high_closed=True,
+                hint="; it is the rate the schedule decays to, from lr0")
+    return _Schedule(lambda epoch: lr_min + 0.5 * (lr0 - lr_min)
+                     * (1 + math.cos(math.pi * min(epoch, total) / total)),
+                     f"cosine_decay(lr0={lr0!r}, total={total!r}, lr_min={lr_min!r})")
+
+
+def _describe(schedule) -> str:
+    return (repr(schedule) if isinstance(schedule, _Schedule)
+            else getattr(schedule, "__qualname__", repr(schedule)))
 
 
 # =================================================================================================

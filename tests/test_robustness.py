@@ -649,3 +649,118 @@ def test_mlp_backward_checks_the_shape_of_dlogits():
     with pytest.raises(ValueError, match=r"dlogits must have the shape of the logits, \(5, 4\), "
                                          r"got \(4, 5\)"):
         nn.mlp_backward(logits.T, caches)
+
+
+# =================================================================================================
+# Optimizers and learning-rate schedules
+# =================================================================================================
+
+@pytest.mark.parametrize("name", sorted(nn.OPTIMIZERS))
+@pytest.mark.parametrize("break_it, error, match", [
+    (lambda p, g: p.update(b2=p["b2"].astype(np.int64)), TypeError, r"param b2 must be a float"),
+    (lambda p, g: p["b2"].setflags(write=False), ValueError, r"param b2 is read-only"),
+    (lambda p, g: g.update(b2=g["b2"] + 1j), TypeError, r"grad b2 must hold"),
+    (lambda p, g: g.update(b2=g["b2"][:1]), ValueError, r"grad b2 has shape \(1,\)"),
+    (lambda p, g: p.update(b2=list(p["b2"])), TypeError, r"param b2 must be a float array"),
+], ids=["int bias", "read-only", "complex grad", "grad shape", "list"])
+def test_a_refused_step_changes_nothing(name, break_it, error, match):
+    params = nn.init_mlp([4, 3, 2], rng=0)
+    grads = {k: np.ones_like(v) for k, v in params.items()}
+    opt = nn.OPTIMIZERS[name](lr=0.1)
+    opt.step(params, grads)  # one good step, so there is state that must not move
+    before = {k: np.array(v, copy=True) for k, v in params.items()}
+    state = {k: v.copy() for k, v in opt.state.items()}
+    break_it(params, grads)
+    with pytest.raises(error, match=match):
+        opt.step(params, grads)
+    for k in ("W1", "b1", "W2"):
+        np.testing.assert_array_equal(params[k], before[k], err_msg=f"{name} changed {k}")
+    assert opt.t == 1
+    assert state.keys() == opt.state.keys()
+    for k in state:
+        np.testing.assert_array_equal(opt.state[k], state[k])
+
+
+@pytest.mark.parametrize("name", sorted(nn.OPTIMIZERS))
+def test_an_optimizer_belongs_to_the_model_it_first_stepped(name):
+    first, second = nn.init_mlp([4, 3, 2], rng=0), nn.init_mlp([4, 3, 2], rng=1)
+    grads = {k: np.ones_like(v) for k, v in first.items()}
+    opt = nn.OPTIMIZERS[name](lr=0.01)
+    opt.step(first, grads)
+    opt.step(dict(first), grads)  # a new dict of the same arrays is the same model
+    untouched = {k: v.copy() for k, v in second.items()}
+    with pytest.raises(ValueError, match=rf"this {type(opt).__name__} already trained another "
+                                         r"model for 2 steps.*optimizer.reset\(\)"):
+        opt.step(second, grads)
+    for k in second:
+        np.testing.assert_array_equal(second[k], untouched[k])
+    opt.reset()
+    opt.step(second, grads)
+    fresh, copy = nn.OPTIMIZERS[name](lr=0.01), {k: v.copy() for k, v in untouched.items()}
+    fresh.step(copy, grads)
+    for k in second:  # after reset, exactly a fresh optimizer's first step
+        np.testing.assert_array_equal(second[k], copy[k])
+    assert opt.t == 1
+
+
+def test_an_array_replaced_instead_of_updated_is_noticed():
+    params = nn.init_mlp([4, 3, 2], rng=0)
+    grads = {k: np.ones_like(v) for k, v in params.items()}
+    opt = nn.Momentum(0.1)
+    opt.step(params, grads)
+    params["W1"] = params["W1"] - 0.1 * grads["W1"]  # a new array: the velocity no longer fits
+    with pytest.raises(ValueError, match=r"params\['W1'\] is not the array it updated before"):
+        opt.step(params, grads)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.Momentum(0.1, beta=1.5), r"beta must be a number in \[0, 1\), got 1.5"),
+    (lambda: nn.Nesterov(0.1, beta=-0.1), r"beta must be a number in \[0, 1\)"),
+    (lambda: nn.EMAMomentum(0.1, beta=1), r"beta must be a number in \[0, 1\), got 1"),
+    (lambda: nn.RMSProp(rho=1.5), r"rho must be a number in \[0, 1\)"),
+    (lambda: nn.RMSProp(eps=0), r"eps must be a positive number, got 0"),
+    (lambda: nn.Adam(eps=0), r"eps must be a positive number, got 0"),
+    (lambda: nn.Adam(beta1=1), r"beta1 must be a number in \[0, 1\), got 1"),
+    (lambda: nn.Adam(beta2=float("nan")), r"beta2 must be .*got nan, which is not finite"),
+    (lambda: nn.SGD("0.1"), r"lr must be a positive number, got '0.1'"),
+    (lambda: nn.SGD(float("inf")), r"lr must be a positive number, got inf, which is not"),
+])
+def test_hyperparameters_are_checked_at_construction(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_hyperparameters_are_checked_whenever_they_are_set():
+    opt = nn.Adam(1e-3)
+    for attr, bad in [("lr", -5), ("lr", 0), ("lr", None), ("beta1", 1.0), ("eps", -1e-8)]:
+        with pytest.raises(ValueError, match=rf"{attr} must be"):
+            setattr(opt, attr, bad)
+    assert repr(opt) == "Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08)", "nothing changed"
+    opt.lr = np.float32(0.5)
+    assert type(opt.lr) is float
+
+
+def test_optimizer_step_needs_dicts():
+    with pytest.raises(TypeError, match=r"params must be a dict of arrays, got list"):
+        nn.SGD(0.1).step([np.zeros(2)], {"w": np.zeros(2)})
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.step_decay(0.1, drop=-1), r"drop must be a number in \(0, 1\], got -1"),
+    (lambda: nn.step_decay(0.1, drop=0), r"drop must be a number in \(0, 1\]"),
+    (lambda: nn.step_decay(0.1, drop=1.5), r"drop must be a number in \(0, 1\]"),
+    (lambda: nn.step_decay(-0.1), r"lr0 must be a positive number, got -0.1"),
+    (lambda: nn.constant_lr(float("nan")), r"lr0 must be a positive number, got nan"),
+    (lambda: nn.cosine_decay(0.1, total=2.5), r"total must be a positive integer, got 2.5"),
+    (lambda: nn.cosine_decay(0.1, 10, lr_min=0.2), r"lr_min must be a number in \[0, 0.1\]"),
+    (lambda: nn.cosine_decay(0.1, 10, lr_min=-1e-3), r"lr_min must be a number in \[0, 0.1\]"),
+])
+def test_schedule_arguments_are_checked(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_schedules_say_what_they_are():
+    assert repr(nn.step_decay(0.1)) == "step_decay(lr0=0.1, drop=0.5, every=5)"
+    assert repr(nn.cosine_decay(0.1, 10)) == "cosine_decay(lr0=0.1, total=10, lr_min=0.0)"
+    assert repr(nn.constant_lr(0.3)) == "constant_lr(0.3)"

@@ -250,7 +250,7 @@ def test_cosine_decay_values():
 
 @pytest.mark.parametrize("total", [0, -3])
 def test_cosine_decay_rejects_bad_total(total):
-    with pytest.raises(ValueError, match=f"total must be at least 1, got {total}"):
+    with pytest.raises(ValueError, match=f"total must be a positive integer, got {total}"):
         nn.cosine_decay(0.1, total=total)
 
 
