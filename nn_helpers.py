@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import warnings
 import weakref
 import zipfile
 import zlib
@@ -1767,12 +1768,39 @@ def _describe(schedule) -> str:
 # =================================================================================================
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or inf during training. ``history`` holds the epochs completed
-    before it happened (the same dict ``fit`` returns), so a sweep can still plot them."""
+    """The training blew up: the loss became NaN or inf, or an epoch ended with a validation
+    loss far above that of guessing (see ``fit``). ``history`` holds the epochs completed before
+    (the same dict ``fit`` returns; for a loss far too large, that epoch too), so a sweep can
+    still plot them."""
 
     def __init__(self, message: str, history: dict | None = None):
         super().__init__(message)
         self.history = history if history is not None else {}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """``fit`` was interrupted (Ctrl-C, or the notebook's stop button). ``history`` holds the
+    epochs completed before, as ``fit`` would have returned them: catch it
+    (``except KeyboardInterrupt as err: history = err.history``) or, after the cell, read
+    ``sys.last_value.history``. It is a KeyboardInterrupt, so it still stops everything."""
+
+    def __init__(self, message: str, history: dict):
+        super().__init__(message)
+        self.history = history
+
+
+class UnscaledInputWarning(UserWarning):
+    """``fit``'s training inputs look like raw pixel values rather than values in [0, 1]."""
+
+
+#: ``fit`` stops with TrainingDivergedError when an epoch ends with a validation loss above this
+#: many times ln(C), the loss of guessing uniformly among C classes (230 for MNIST); or above ten
+#: times ln(C) and a hundred times the best epoch so far. A run that explodes and recovers within
+#: an epoch (SGD at lr 10 on MNIST ends its first epoch at chance, loss about 2.5) goes on.
+DIVERGENCE_FACTOR = 100
+
+_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                 "train_seconds", "eval_seconds")
 
 
 def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, epochs: int,
@@ -1786,6 +1814,12 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     epoch (epoch counted from 1) and its time is in neither ``train_seconds`` nor
     ``eval_seconds``: use it to record anything extra, such as the test accuracy in a benchmark.
 
+    Every argument is checked once, before the first step. ``X_train`` and ``X_val`` are
+    converted to the parameters' dtype (a float32 model trains in float32 whatever the data's
+    dtype) and must be finite; training inputs that look like raw pixels (non-negative, maximum
+    above 1.5) give an ``UnscaledInputWarning``. ``optimizer`` is an object with
+    ``step(params, grads)`` and a positive ``lr``; a schedule must return positive rates.
+
     Returns
     -------
     history : dict of lists, one entry per epoch: ``epoch`` (1, 2, ...), ``train_loss`` and
@@ -1795,51 +1829,126 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     Raises
     ------
     TrainingDivergedError
-        When the loss becomes NaN or inf, with the epoch, batch and advice; its ``history``
+        When the loss becomes NaN or inf, or an epoch ends with a validation loss far above
+        that of guessing (``DIVERGENCE_FACTOR``), with the epoch and advice; its ``history``
         attribute holds the epochs completed before.
+    TrainingInterrupted
+        On Ctrl-C (a KeyboardInterrupt); its ``history`` attribute holds the completed epochs.
     """
+    X_train, y_train, X_val, y_val = _check_fit_data(params, X_train, y_train, X_val, y_val)
     _check_activation(activation)
-    _check_params(params)  # once here; the batches then take the unchecked forward pass
-    X_train = _check_inputs(X_train, params, "X_train")
-    X_val = _check_inputs(X_val, params, "X_val")
-    y_train = _check_labels(y_train, params[f"W{num_layers(params)}"].shape[1], "y_train",
-                            n=len(X_train))
-    rng = np.random.default_rng(rng)
-    history = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
-                               "train_seconds", "eval_seconds")}
-    for epoch in range(epochs):
-        if schedule is not None:
-            # A NumPy-scalar lr would promote float32 updates to float64 under NumPy 2.
-            optimizer.lr = float(schedule(epoch))
-        start = time.perf_counter()
-        loss_sum = correct = 0.0
-        batches = iterate_minibatches(X_train, y_train, batch_size, rng=rng)
-        for batch, (X_batch, y_batch) in enumerate(batches):
-            logits, caches = _mlp_forward(params, X_batch, activation)
-            if not np.isfinite(logits).all():
-                raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
-            loss, dlogits = softmax_cross_entropy(logits, y_batch)
-            optimizer.step(params, mlp_backward(dlogits, caches))
-            loss_sum += loss * len(y_batch)
-            correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
-        train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        val_logits = _predict_logits(params, X_val, activation, 10_000)
-        if not np.isfinite(val_logits).all():  # the epoch's last update blew up
-            raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
-        val_loss = cross_entropy(val_logits, np.asarray(y_val))
-        val_acc = accuracy(np.asarray(y_val), val_logits.argmax(axis=1))
-        _append(history, epoch=epoch + 1, train_loss=loss_sum / len(X_train),
-                train_acc=correct / len(X_train), val_loss=val_loss, val_acc=val_acc,
-                lr=optimizer.lr, train_seconds=train_seconds,
-                eval_seconds=time.perf_counter() - start)
-        if callback is not None:
-            callback(epoch + 1, params)
-        if verbose:
-            print(f"epoch {epoch + 1:3d}/{epochs}  train loss {loss_sum / len(X_train):.4f}  "
-                  f"val loss {val_loss:.4f}  val acc {100 * val_acc:.2f}%  "
-                  f"({train_seconds:.1f} s)", file=sys.stdout, flush=True)
+    _check_callable(schedule, "schedule", "nn.cosine_decay(0.1, total=10)")
+    _check_callable(callback, "callback", "lambda epoch, params: print(epoch)")
+    _check_optimizer(optimizer, schedule)
+    epochs, batch_size = _check_int(epochs, "epochs"), _check_int(batch_size, "batch_size")
+    rng = _make_rng(rng)
+    hint = _unscaled_hint(X_train)
+    num_classes = params[f"W{len(params) // 2}"].shape[1]
+    history = {k: [] for k in _HISTORY_KEYS}
+    try:
+        for epoch in range(epochs):
+            if schedule is not None:
+                optimizer.lr = _scheduled_lr(schedule, epoch)
+            start = time.perf_counter()
+            train_loss, train_acc, batch = _train_epoch(params, X_train, y_train, optimizer,
+                                                        activation, batch_size, rng)
+            train_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            val_logits = (None if math.isnan(train_loss)  # a batch blew up: stop at once
+                          else _predict_logits(params, X_val, activation, 10_000))
+            if val_logits is None or not np.isfinite(val_logits).all():
+                raise TrainingDivergedError(_diverged_message(
+                    f"the loss became NaN or inf at epoch {epoch + 1}, batch {batch + 1}",
+                    optimizer, schedule, epoch, hint), history)
+            val_loss = cross_entropy(val_logits, y_val)
+            val_acc = accuracy(y_val, val_logits.argmax(axis=1))
+            _append(history, epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc,
+                    val_loss=val_loss, val_acc=val_acc, lr=optimizer.lr,
+                    train_seconds=train_seconds, eval_seconds=time.perf_counter() - start)
+            if verbose:
+                print(f"epoch {epoch + 1:3d}/{epochs}  train loss {train_loss:.4f}  "
+                      f"val loss {val_loss:.4f}  val acc {100 * val_acc:.2f}%  "
+                      f"({train_seconds:.1f} s)", file=sys.stdout, flush=True)
+            blown_up = _divergence(history["val_loss"], num_classes, epoch)
+            if blown_up:
+                raise TrainingDivergedError(
+                    _diverged_message(blown_up, optimizer, schedule, epoch, hint), history)
+            if callback is not None:
+                callback(epoch + 1, params)
+    except KeyboardInterrupt as err:
+        if isinstance(err, TrainingInterrupted):
+            raise
+        done = len(history["epoch"])
+        raise TrainingInterrupted(
+            f"training interrupted in epoch {done + 1} of {epochs}; the history of the {done} "
+            "completed epoch(s) is in this exception's .history (after the cell: "
+            "sys.last_value.history).", history) from None
     return history
+
+
+def _scheduled_lr(schedule, epoch: int) -> float:
+    return _check_lr(schedule(epoch), f"schedule({epoch}), the rate of epoch {epoch + 1},",
+                     hint=f"; fix {_describe(schedule)}")
+
+
+def _check_fit_data(params, X_train, y_train, X_val, y_val):
+    """The training and validation data, checked against the model and converted to its dtype."""
+    L = _check_params(params)
+    num_classes = params[f"W{L}"].shape[1]
+    X_train = _check_inputs(X_train, params, "X_train", nonempty=True)
+    y_train = _check_labels(y_train, num_classes, "y_train", n=len(X_train))
+    X_val = _check_inputs(X_val, params, "X_val", nonempty=True)
+    y_val = _check_labels(y_val, num_classes, "y_val", n=len(X_val))
+    return X_train, y_train, X_val, y_val
+
+
+def _check_optimizer(optimizer, schedule) -> None:
+    """An optimizer object: a ``step(params, grads)`` method and a learning rate ``lr``."""
+    if isinstance(optimizer, type):
+        prefix = "nn." if optimizer.__module__ == __name__ else ""
+        raise TypeError(f"optimizer must be an optimizer object, got the class "
+                        f"{optimizer.__name__} itself; create one with its learning rate, e.g. "
+                        f"optimizer={prefix}{optimizer.__name__}(lr=0.1).")
+    if isinstance(optimizer, str):
+        use = (f"nn.OPTIMIZERS[{optimizer.lower()!r}](lr=...)" if optimizer.lower() in OPTIMIZERS
+               else f"one of nn.OPTIMIZERS {sorted(OPTIMIZERS)} with a learning rate")
+        raise TypeError(f"optimizer must be an optimizer object such as nn.Adam(1e-3), got the "
+                        f"string {optimizer!r}; use {use}.")
+    if not callable(getattr(optimizer, "step", None)) or not hasattr(optimizer, "lr"):
+        raise TypeError(f"optimizer must have a step(params, grads) method and a learning rate "
+                        f"lr, like nn.SGD(0.1), got {optimizer!r} ({type(optimizer).__name__}).")
+    if schedule is None:
+        _check_lr(optimizer.lr, "optimizer.lr")
+
+
+def _unscaled_hint(X: np.ndarray, name: str = "X_train") -> str:
+    """When X looks like raw pixels (non-negative, maximum above 1.5): warn once, and return the
+    hint for a divergence message; else ""."""
+    low, high = X.min(), X.max()
+    if low < 0 or high <= 1.5:
+        return ""
+    hint = (f"{name} ranges from {low:g} to {high:g}: if these are pixels, scale them to [0, 1] "
+            "(nn.scale_pixels, or divide by 255), since unscaled inputs make the first updates "
+            "huge")
+    warnings.warn(hint + ".", UnscaledInputWarning, stacklevel=3)
+    return hint
+
+
+def _train_epoch(params, X, y, optimizer, activation, batch_size, rng):
+    """One pass over (X, y) in shuffled mini-batches. Returns the running means of the loss and
+    the accuracy (measured before each update) and the index of the last batch; NaN means for
+    an epoch cut short by NaN or inf logits."""
+    loss_sum = correct = 0.0
+    batches = iterate_minibatches(X, y, batch_size, rng=rng)
+    for batch, (X_batch, y_batch) in enumerate(batches):
+        logits, caches = _mlp_forward(params, X_batch, activation)
+        if not np.isfinite(logits).all():
+            return math.nan, math.nan, batch
+        loss, dlogits = softmax_cross_entropy(logits, y_batch)
+        optimizer.step(params, mlp_backward(dlogits, caches))
+        loss_sum += loss * len(y_batch)
+        correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
+    return loss_sum / len(X), correct / len(X), batch
 
 
 def _append(history: dict, **values) -> None:
@@ -1847,12 +1956,33 @@ def _append(history: dict, **values) -> None:
         history[key].append(value)
 
 
-def _diverged_message(epoch: int, batch: int, optimizer: Optimizer) -> str:
-    return (f"the loss became NaN or inf at epoch {epoch + 1}, batch {batch + 1}, with "
-            f"{optimizer!r}. The updates are too large: lower the learning rate (try "
-            f"lr={optimizer.lr / 10:g}), check that the inputs are scaled to [0, 1], and "
-            "re-initialise the parameters before training again (they now hold huge, inf or NaN "
-            "values).")
+def _divergence(val_losses: list, num_classes: int, epoch: int) -> str:
+    """What shows that the training has blown up even though no value became NaN, or ""."""
+    chance, last = math.log(num_classes), val_losses[-1]
+    if not math.isfinite(last):
+        return (f"the validation loss became {last} after epoch {epoch + 1} (the logits are so "
+                "large that the loss overflows)")
+    if last > DIVERGENCE_FACTOR * chance:
+        return (f"the validation loss reached {last:.4g} after epoch {epoch + 1}, more than "
+                f"{DIVERGENCE_FACTOR} times the {chance:.3g} of guessing uniformly among "
+                f"{num_classes} classes")
+    best = min(val_losses[:-1], default=math.inf)
+    if last > 10 * chance and last > 100 * best:
+        return (f"the validation loss grew from {best:.4g} to {last:.4g} after epoch "
+                f"{epoch + 1}, more than a hundredfold")
+    return ""
+
+
+def _diverged_message(what: str, optimizer, schedule, epoch: int, hint: str) -> str:
+    lr = optimizer.lr
+    if schedule is None:
+        advice = f"lower the learning rate (try lr={lr / 10:g})"
+    else:
+        advice = (f"lower the learning rate, which the schedule {_describe(schedule)} set to "
+                  f"{lr:g} for epoch {epoch + 1} (make it start ten times lower)")
+    return (f"{what}, with {optimizer!r}. The updates are too large: {advice}, "
+            f"{hint or 'check that the inputs are scaled to [0, 1]'}, and re-initialise the "
+            "parameters before training again (they now hold huge, inf or NaN values).")
 
 
 # =================================================================================================

@@ -764,3 +764,247 @@ def test_schedules_say_what_they_are():
     assert repr(nn.step_decay(0.1)) == "step_decay(lr0=0.1, drop=0.5, every=5)"
     assert repr(nn.cosine_decay(0.1, 10)) == "cosine_decay(lr0=0.1, total=10, lr_min=0.0)"
     assert repr(nn.constant_lr(0.3)) == "constant_lr(0.3)"
+
+
+# =================================================================================================
+# Training: fit checks everything at entry, stops a blow-up, keeps the history on Ctrl-C
+# =================================================================================================
+
+FIT_KWARGS = dict(epochs=1, rng=0, verbose=False)
+
+
+class CountingSGD(nn.SGD):
+    def __init__(self, lr=0.1):
+        super().__init__(lr)
+        self.steps = 0
+
+    def step(self, params, grads):
+        self.steps += 1
+        super().step(params, grads)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(y_val=np.array([0, 1, 5])), ValueError, r"y_val has 3 labels but there are 12 samples"),
+    (dict(y_val=np.zeros(12)), TypeError, r"y_val must hold integers"),
+    (dict(y_val=np.full(12, 7)), ValueError, r"y_val must hold labels in \[0, 3\)"),
+    (dict(X_val=np.zeros((12, 5))), ValueError, r"expected X_val with 2 features"),
+    (dict(epochs=-3), ValueError, r"epochs must be a positive integer, got -3"),
+    (dict(epochs=0), ValueError, r"epochs must be a positive integer, got 0"),
+    (dict(epochs=2.0), ValueError, r"epochs must be a positive integer, got 2.0; write 2"),
+    (dict(batch_size=0), ValueError, r"batch_size must be a positive integer, got 0"),
+    (dict(optimizer=nn.SGD), TypeError, r"got the class SGD itself.*optimizer=nn.SGD\(lr=0.1\)"),
+    (dict(optimizer="adam"), TypeError, r"got the string 'adam'; use nn.OPTIMIZERS\['adam'\]"),
+    (dict(optimizer=None), TypeError, r"optimizer must have a step\(params, grads\) method"),
+    (dict(schedule=0.1), TypeError, r"schedule must be a function such as nn.cosine_decay"),
+    (dict(callback="print"), TypeError, r"callback must be a function"),
+    (dict(rng="seed"), ValueError, r"rng must be a seed \(an integer >= 0\) or a np.random.Gen"),
+    (dict(rng=-1), ValueError, r"rng must be a seed"),
+    (dict(activation=None), TypeError, r"activation must be the name of an activation"),
+])
+def test_fit_checks_every_argument_before_training(change, error, match):
+    X, y = blobs(n_per_class=4)
+    params = nn.init_mlp([2, 3, 3], rng=0)
+    before = {k: v.copy() for k, v in params.items()}
+    args = dict(X_train=X, y_train=y, X_val=X, y_val=y, optimizer=CountingSGD(), **FIT_KWARGS)
+    args.update(change)
+    with pytest.raises(error, match=match):
+        nn.fit(params, **args)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k], err_msg="fit trained before refusing")
+
+
+def test_fit_refuses_a_duck_optimizer_with_a_bad_rate():
+    class Bare:
+        lr = float("inf")
+
+        def step(self, params, grads):
+            raise AssertionError("must not be called")
+
+    X, y = blobs(n_per_class=2)
+    with pytest.raises(ValueError, match=r"optimizer.lr must be a positive number, got inf"):
+        nn.fit(nn.init_mlp([2, 3], rng=0), X, y, X, y, optimizer=Bare(), **FIT_KWARGS)
+
+
+def test_fit_names_non_finite_training_and_validation_inputs():
+    X, y = blobs(n_per_class=4)
+    bad = X.copy()
+    bad[2, 0] = np.nan
+    params = nn.init_mlp([2, 4, 3], rng=0)
+    before = {k: v.copy() for k, v in params.items()}
+    kwargs = dict(optimizer=nn.SGD(0.1), epochs=1, rng=0, verbose=False)
+    with pytest.raises(ValueError, match=r"^X_train holds 1 NaN.*row 2, column 0"):
+        nn.fit(params, bad, y, X, y, **kwargs)
+    with pytest.raises(ValueError, match=r"^X_val holds 1 NaN.*row 2, column 0"):
+        nn.fit(params, X, y, bad, y, **kwargs)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+
+
+@pytest.mark.parametrize("which", ["X_train", "X_val"])
+def test_fit_refuses_an_empty_data_set(which):
+    X, y = blobs(n_per_class=3)
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    data[which], data["y" + which[1:]] = X[:0], y[:0]
+    with pytest.raises(ValueError, match=rf"{which} holds no samples"):
+        nn.fit(nn.init_mlp([2, 3], rng=0), *data.values(), optimizer=nn.SGD(0.1), epochs=1,
+               rng=0, verbose=False)
+
+
+def test_float64_inputs_to_a_float32_model_compute_in_float32():
+    X, y = blobs(dtype=np.float64)
+    params = nn.init_mlp([2, 8, 3], rng=0)
+    assert nn.mlp_forward(params, X)[0].dtype == np.float32
+    assert nn.predict_logits(params, X).dtype == np.float32
+    _, grads = nn.mlp_loss_and_grads(params, X, y)
+    assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+    twin = {k: v.copy() for k, v in params.items()}
+    kwargs = dict(epochs=2, batch_size=16, rng=0, verbose=False)
+    nn.fit(params, X, y, X, y, optimizer=nn.Adam(0.01), **kwargs)
+    nn.fit(twin, X.astype(np.float32), y, X.astype(np.float32), y, optimizer=nn.Adam(0.01),
+           **kwargs)
+    for k in params:  # the same as training on float32 data, to the bit
+        assert params[k].dtype == np.float32
+        np.testing.assert_array_equal(params[k], twin[k])
+
+
+@pytest.mark.parametrize("where", ["b1", "W2"])
+def test_params_that_mix_dtypes_are_refused(where):
+    params = nn.init_mlp([2, 4, 3], rng=0)
+    params[where] = params[where].astype(np.float64)
+    X, y = blobs(n_per_class=2)
+    for call in (lambda: nn.mlp_forward(params, X),
+                 lambda: nn.fit(params, X, y, X, y, optimizer=nn.SGD(0.1), epochs=1, rng=0,
+                                verbose=False)):
+        with pytest.raises(TypeError, match=rf"params mix dtypes: W1 is float32 but {where} is "
+                                            r"float64.*astype"):
+            call()
+
+
+@pytest.mark.parametrize("rate", [-0.1, 0, 0.0, float("nan"), float("inf"), None, "0.1"])
+def test_fit_refuses_a_bad_rate_from_the_schedule_naming_it(rate):
+    X, y = blobs(n_per_class=4)
+    opt = CountingSGD()
+    schedule = lambda epoch: 0.1 if epoch < 1 else rate  # noqa: E731
+    with pytest.raises(ValueError, match=r"schedule\(1\), the rate of epoch 2, must be a positive "
+                                         r"number.*fix test_fit_refuses.*<lambda>"):
+        nn.fit(nn.init_mlp([2, 3], rng=0), X, y, X, y, optimizer=opt, epochs=3, batch_size=6,
+               rng=0, verbose=False, schedule=schedule)
+    assert opt.steps == 2, "the first epoch runs; the second stops before its first step"
+
+
+def test_cosine_decay_past_its_total_is_refused_by_fit():
+    X, y = blobs(n_per_class=4)
+    with pytest.raises(ValueError, match=r"schedule\(2\), the rate of epoch 3, must be a positive "
+                                         r"number, got 0.0.*cosine_decay\(lr0=0.1, total=2"):
+        nn.fit(nn.init_mlp([2, 3], rng=0), X, y, X, y, optimizer=nn.SGD(0.1), epochs=3,
+               rng=0, verbose=False, schedule=nn.cosine_decay(0.1, total=2))
+
+
+class Saboteur:
+    """A duck-typed optimizer: plain SGD, except that at step ``at`` it multiplies W2 by
+    ``-factor``, making the model confidently wrong with finite logits."""
+
+    def __init__(self, at, factor):
+        self.lr, self.sgd, self.n, self.at, self.factor = 0.1, nn.SGD(0.1), 0, at, factor
+
+    def step(self, params, grads):
+        self.sgd.step(params, grads)
+        self.n += 1
+        if self.n == self.at:
+            params["W2"] *= -self.factor
+
+
+@pytest.mark.parametrize("at, factor, match", [
+    (9, 1e3, r"the validation loss reached [\d.]+ after epoch 1, more than 100 times the 1.1 of "
+             r"guessing uniformly among 3 classes"),
+    (18, 3.0, r"the validation loss grew from 0.04\d+ to [\d.]+ after epoch 2, more than a "
+              r"hundredfold"),
+])
+def test_a_loss_far_above_chance_is_divergence_without_nan(at, factor, match):
+    X, y = blobs()  # 90 samples: 9 steps per epoch with batches of 10
+    with pytest.raises(nn.TrainingDivergedError, match=match) as info:
+        nn.fit(nn.init_mlp([2, 16, 3], rng=0), X, y, X, y, optimizer=Saboteur(at, factor),
+               epochs=4, batch_size=10, rng=0, verbose=False)
+    history = info.value.history
+    assert history["epoch"] == list(range(1, at // 9 + 1)), "the history keeps the bad epoch too"
+    assert all(np.isfinite(history["val_loss"]))
+    assert "try lr=0.01" in str(info.value)
+
+
+class Recovers:
+    """Blows the model up mid-epoch (huge but finite training losses), then sets it to give
+    uniform predictions by the end of the epoch: what SGD at lr 10 does on MNIST."""
+
+    def __init__(self):
+        self.lr, self.n = 10.0, 0
+
+    def step(self, params, grads):
+        self.n += 1
+        for k in params:
+            params[k][...] = 30.0 * (self.n % 9 != 0) * np.sign(np.arange(params[k].size)
+                                                               .reshape(params[k].shape) - 3)
+
+
+def test_a_run_that_blows_up_and_recovers_within_an_epoch_goes_on():
+    X, y = blobs()
+    with np.errstate(over="ignore"):
+        history = nn.fit(nn.init_mlp([2, 16, 3], rng=0), X, y, X, y, optimizer=Recovers(),
+                         epochs=3, batch_size=10, rng=0, verbose=False)
+    assert min(history["train_loss"]) > 100, history["train_loss"]
+    np.testing.assert_allclose(history["val_loss"], math.log(3), rtol=1e-6)
+
+
+def test_divergence_advice_names_the_schedule_and_never_a_non_finite_rate():
+    X, y = blobs()
+    with np.errstate(all="ignore"), pytest.raises(nn.TrainingDivergedError) as info:
+        nn.fit(nn.init_mlp([2, 16, 3], rng=0), X, y, X, y, optimizer=nn.SGD(0.1), epochs=3,
+               batch_size=10, rng=0, verbose=False, schedule=nn.step_decay(1e6, drop=0.5))
+    message = str(info.value)
+    assert "the schedule step_decay(lr0=1000000.0, drop=0.5, every=5) set to 1e+06 for epoch " \
+           "1 (make it start ten times lower)" in message
+    assert "lr=inf" not in message and "lr=nan" not in message
+
+
+def test_unscaled_pixels_give_a_warning_and_a_hint_when_training_blows_up():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(60, 16)).astype(np.float32)  # pixels, never divided by 255
+    y = rng.integers(0, 10, size=60)
+    with pytest.warns(nn.UnscaledInputWarning, match=r"X_train ranges from 0 to 255: if these "
+                                                     r"are pixels, scale them to \[0, 1\]"), \
+            np.errstate(all="ignore"), pytest.raises(nn.TrainingDivergedError) as info:
+        nn.fit(nn.init_mlp([16, 8, 10], rng=0), X, y, X, y, optimizer=nn.SGD(1e3), epochs=2,
+               batch_size=10, rng=0, verbose=False)
+    assert "X_train ranges from 0 to 255: if these are pixels" in str(info.value)
+
+
+@pytest.mark.filterwarnings("error::nn_helpers.UnscaledInputWarning")
+def test_scaled_and_standardised_inputs_give_no_warning():
+    X, y = blobs()  # standardised: negative values
+    nn.fit(nn.init_mlp([2, 3], rng=0), X, y, X, y, optimizer=nn.SGD(0.1), **FIT_KWARGS)
+    pixels = np.random.default_rng(0).random((30, 4), dtype=np.float32)  # in [0, 1]
+    nn.fit(nn.init_mlp([4, 3], rng=0), pixels, y[:30] % 3, pixels, y[:30] % 3,
+           optimizer=nn.SGD(0.1), **FIT_KWARGS)
+
+
+class InterruptedIn:
+    """SGD that raises KeyboardInterrupt at step ``at``, as Ctrl-C would."""
+
+    def __init__(self, at):
+        self.lr, self.sgd, self.n, self.at = 0.1, nn.SGD(0.1), 0, at
+
+    def step(self, params, grads):
+        self.n += 1
+        if self.n == self.at:
+            raise KeyboardInterrupt
+        self.sgd.step(params, grads)
+
+
+def test_ctrl_c_keeps_the_history_of_the_completed_epochs():
+    X, y = blobs()
+    with pytest.raises(KeyboardInterrupt) as info:  # still a KeyboardInterrupt
+        nn.fit(nn.init_mlp([2, 8, 3], rng=0), X, y, X, y, optimizer=InterruptedIn(at=2 * 9 + 4),
+               epochs=5, batch_size=10, rng=0, verbose=False)
+    err = info.value
+    assert isinstance(err, nn.TrainingInterrupted)
+    assert err.history["epoch"] == [1, 2] and len(err.history["val_loss"]) == 2
+    assert "interrupted in epoch 3 of 5" in str(err) and ".history" in str(err)

@@ -332,6 +332,7 @@ def test_fit_history_keys_and_lengths():
     assert (history["val_loss"][-1], history["val_acc"][-1]) == nn.evaluate(params, X[:9], y[:9])
 
 
+@pytest.mark.filterwarnings("ignore::nn_helpers.UnscaledInputWarning")  # column 0 is 0..22
 def test_fit_visits_every_sample_once_per_epoch(monkeypatch):
     N, batch_size, epochs = 23, 5, 3
     X = np.zeros((N, 3))
