@@ -1169,9 +1169,9 @@ def _check_logits(logits, nonempty: bool = False) -> np.ndarray:
     if not np.isfinite(logits).all():
         raise ValueError(_nonfinite_message(
             logits, "logits",
-            "If the inputs and parameters are finite (mlp_forward checks both), the forward pass "
-            "has blown up: a learning rate that is too large, or inputs that were not scaled "
-            "to [0, 1]."))
+            "mlp_forward checks its inputs X, so either the parameters hold NaN or inf, or the "
+            "forward pass overflowed; either way the model has blown up: a learning rate that is "
+            "too large, or inputs that were not scaled to [0, 1]."))
     return logits
 
 
@@ -1359,10 +1359,12 @@ def mlp_forward(params: dict, X: np.ndarray, activation: str = "relu"):
 
     X: (N, D) -> logits: (N, C), caches: one ``(dense_cache, activation_cache)`` per layer.
     ``X`` is converted to the parameters' dtype first, so a float32 model computes in float32
-    whatever the dtype of X. NaN or inf in X or in the parameters is refused, naming where.
+    whatever the dtype of X. NaN or inf in X is refused, naming where. Parameters that hold NaN or
+    inf (a diverged model) give NaN or inf logits, as they should: a training loop written by hand
+    stops when ``np.isfinite(logits).all()`` is False (``predict`` and ``evaluate`` refuse them).
     """
     _check_activation(activation)
-    _check_params(params)
+    _check_params(params, finite=False)
     return _mlp_forward(params, _check_inputs(X, params), activation)
 
 
@@ -1990,11 +1992,17 @@ def _diverged_message(what: str, optimizer, schedule, epoch: int, hint: str) -> 
 # =================================================================================================
 
 def predict_logits(params: dict, X, activation: str = "relu", batch_size: int = 10_000):
-    """Logits (N, C) for X (N, D), computed in batches so memory stays small."""
+    """Logits (N, C) for X (N, D), computed in batches so memory stays small. A model or inputs
+    whose logits are not all finite (NaN or inf parameters, or an overflow) are refused."""
     _check_activation(activation)
     _check_params(params)
     X = _check_inputs(X, params)
-    return _predict_logits(params, X, activation, _check_int(batch_size, "batch_size"))
+    logits = _predict_logits(params, X, activation, _check_int(batch_size, "batch_size"))
+    if not np.isfinite(logits).all():
+        raise ValueError(_nonfinite_message(
+            logits, "the logits", "The inputs and parameters are finite, so the forward pass "
+            "overflowed: the weights are far too large (a training run that blew up?)."))
+    return logits
 
 
 def _predict_logits(params: dict, X: np.ndarray, activation: str, batch_size: int):

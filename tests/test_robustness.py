@@ -447,12 +447,33 @@ def test_non_finite_inputs_are_named_as_the_cause(call, bad):
     assert "comes from the data" in message and "learning rate" not in message
 
 
-def test_non_finite_parameters_are_named():
+@pytest.mark.parametrize("call", [nn.predict, nn.predict_logits,
+                                  lambda p, X: nn.evaluate(p, X, [0])])
+def test_non_finite_parameters_are_named(call):
     params = nn.init_mlp([2, 4, 3], rng=0)
     params["W2"][1, 2] = np.inf
     with pytest.raises(ValueError, match=r"params\['W2'\] holds 1 NaN or inf.*row 1, column 2.*"
                                          r"re-initialise"):
-        nn.predict(params, np.zeros((1, 2), np.float32))
+        call(params, np.zeros((1, 2), np.float32))
+
+
+def test_a_diverged_model_gives_non_finite_logits_in_a_hand_written_loop():
+    # notebook 02 stops its own training loop when np.isfinite(logits) turns False
+    params = nn.init_mlp([2, 4, 3], rng=0)
+    params["W1"][:] = np.nan
+    logits, _ = nn.mlp_forward(params, np.ones((2, 2), np.float32))
+    assert not np.isfinite(logits).any()
+    with pytest.raises(ValueError, match=r"logits holds 6 NaN or inf.*parameters hold NaN or inf"):
+        nn.softmax_cross_entropy(logits, np.array([0, 1]))
+
+
+def test_predict_refuses_logits_that_overflow():
+    params = nn.init_mlp([2, 4, 3], rng=0)
+    params["W1"][:] = 1e30  # finite, but 1e30 * 1e30 is not in float32
+    params["W2"][:] = 1e30
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=r"the logits holds 3 NaN or "
+                                                                     r"inf.*overflowed"):
+        nn.predict(params, np.ones((1, 2), np.float32))
 
 
 def test_integer_pixels_are_converted_not_refused():
