@@ -64,6 +64,14 @@ def _is_real(value) -> bool:
             and not isinstance(value, (bool, np.bool_)))
 
 
+def _is_finite(value) -> bool:
+    """math.isfinite for any real number, including ints too large for a float (10**400)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_int(value, name: str, minimum: int = 1, hint: str = "") -> int:
     """``value`` as a Python int >= ``minimum``; floats (even 2.0), bools and strings refused."""
     if _is_int(value) and value >= minimum:
@@ -78,7 +86,7 @@ def _check_real(value, name: str, low: float = 0.0, high: float = math.inf, *,
                 low_closed: bool = False, high_closed: bool = False, hint: str = ""):
     """``value``, unchanged, when it is a finite real number in the interval from ``low`` to
     ``high`` (open ends unless closed); otherwise ValueError naming ``name``."""
-    if _is_real(value) and math.isfinite(value) \
+    if _is_real(value) and _is_finite(value) \
             and (low <= value if low_closed else low < value) \
             and (value <= high if high_closed else value < high):
         return value
@@ -87,8 +95,8 @@ def _check_real(value, name: str, low: float = 0.0, high: float = math.inf, *,
     else:
         what = (f"a number in {'[' if low_closed else '('}{low:g}, {high:g}"
                 f"{']' if high_closed else ')'}")
-    if _is_real(value) and not math.isfinite(value):
-        hint = ", which is not finite" + hint
+    if _is_real(value) and not _is_finite(value):
+        hint = ", which is not finite as a float" + hint
     raise ValueError(f"{name} must be {what}, got {value!r}{hint}.")
 
 

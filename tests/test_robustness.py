@@ -745,6 +745,7 @@ def test_an_array_replaced_instead_of_updated_is_noticed():
     (lambda: nn.Adam(beta2=float("nan")), r"beta2 must be .*got nan, which is not finite"),
     (lambda: nn.SGD("0.1"), r"lr must be a positive number, got '0.1'"),
     (lambda: nn.SGD(float("inf")), r"lr must be a positive number, got inf, which is not"),
+    (lambda: nn.SGD(10**400), r"lr must be a positive number, got 1000.*, which is not finite"),
 ])
 def test_hyperparameters_are_checked_at_construction(make, match):
     with pytest.raises(ValueError, match=match):
