@@ -3,7 +3,8 @@
 Each section is the finished version of what one notebook builds by hand, in the order of the
 series: data (01), plot style (01), layers and activations (03), losses (03), initialisation (02),
 the model (03/04), gradient checking (04), optimizers and schedules (06), training (05),
-evaluation (05) and saving (05).
+evaluation (05) and saving (05). They share one set of argument checks, at the top: every public
+function checks its arguments at entry and says what is wrong and how to fix it.
 
 Conventions: batch-first arrays, ``X`` of shape ``(N, D)``; a dense layer computes
 ``X @ W + b`` with ``W`` of shape ``(fan_in, fan_out)``; parameters live in a dict
@@ -14,22 +15,171 @@ Conventions: batch-first arrays, ``X`` of shape ``(N, D)``; a dense layer comput
 
 from __future__ import annotations
 
-import gzip
+import errno
 import hashlib
 import http.client
 import math
 import os
 import re
+import secrets
+import stat
 import sys
-import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
+import warnings
+import weakref
 import zipfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live one from a leftover
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted, which tells the same
+    fcntl = None
+
+# =================================================================================================
+# Checking arguments (shared by every section)
+# =================================================================================================
+# Every public function checks its arguments once, at entry, with these helpers: one per kind of
+# argument, so each kind is checked and explained the same way everywhere. A message names the
+# argument, what was expected, what arrived and, where there is one, the fix. A number of the
+# wrong type or value raises ValueError (as int("x") does); an argument of the wrong kind (a list
+# where a dict of arrays belongs, float labels, a class where an object belongs) TypeError.
+
+
+def _is_int(value) -> bool:
+    """True for Python and NumPy integers; False for bools (True is not a layer size)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    """True for Python and NumPy real numbers; False for bools, strings, None and arrays."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _is_finite(value) -> bool:
+    """math.isfinite for any real number, including ints too large for a float (10**400)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _check_int(value, name: str, minimum: int = 1, hint: str = "") -> int:
+    """``value`` as a Python int >= ``minimum``; floats (even 2.0), bools and strings refused."""
+    if _is_int(value) and value >= minimum:
+        return int(value)
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, float) and value.is_integer() and value >= minimum:
+        hint = f"; write {int(value)}, without the decimal point" + hint
+    raise ValueError(f"{name} must be {what}, got {value!r}{hint}.")
+
+
+def _check_real(value, name: str, low: float = 0.0, high: float = math.inf, *,
+                low_closed: bool = False, high_closed: bool = False, hint: str = ""):
+    """``value``, unchanged, when it is a finite real number in the interval from ``low`` to
+    ``high`` (open ends unless closed); otherwise ValueError naming ``name``."""
+    if _is_real(value) and _is_finite(value) \
+            and (low <= value if low_closed else low < value) \
+            and (value <= high if high_closed else value < high):
+        return value
+    if low == 0 and high == math.inf:
+        what = "a non-negative number" if low_closed else "a positive number"
+    else:
+        what = (f"a number in {'[' if low_closed else '('}{low:g}, {high:g}"
+                f"{']' if high_closed else ')'}")
+    if _is_real(value) and not _is_finite(value):
+        hint = ", which is not finite as a float" + hint
+    raise ValueError(f"{name} must be {what}, got {value!r}{hint}.")
+
+
+def _check_choice(value, name: str, choices, what: str) -> str:
+    """``value`` when it is one of the names ``choices``; TypeError for a non-string."""
+    options = sorted(choices)
+    if isinstance(value, str) and value in choices:
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be the name of {what}, one of {options}, got {value!r} "
+                        f"({type(value).__name__}).")
+    hint = f" (names are lower case: {value.lower()!r})" if value.lower() in choices else ""
+    raise ValueError(f"unknown {what.split(' ', 1)[-1]} {value!r}; choose one of {options}{hint}.")
+
+
+def _check_callable(value, name: str, example: str, optional: bool = True):
+    if (value is None and optional) or callable(value):
+        return value
+    raise TypeError(f"{name} must be a function such as {example}"
+                    f"{' or None' if optional else ''}, got {value!r} ({type(value).__name__}).")
+
+
+def _make_rng(rng, name: str = "rng") -> np.random.Generator:
+    """``np.random.default_rng(rng)``, with a message naming ``name`` when ``rng`` is neither a
+    seed nor a generator. A Generator is returned as it is, so its stream goes on."""
+    if not isinstance(rng, (bool, np.bool_, str, float)):
+        try:
+            return np.random.default_rng(rng)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{name} must be a seed (an integer >= 0) or a np.random.Generator, got "
+                     f"{rng!r} ({type(rng).__name__}); for example {name}=0 or "
+                     f"{name}=np.random.default_rng(0).")
+
+
+def _check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """float32 or float64, the two dtypes a model's parameters may have."""
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        result = None
+    if result not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}; integer weights "
+                        "would round every value to 0, float16 loses most of the training signal, "
+                        "and complex numbers have no place in this model.")
+    return result
+
+
+_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "real numbers"}
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """No NaN and no inf. Two reductions instead of ``isfinite(array).all()``, which would
+    allocate a boolean array as large as ``array``; a NaN propagates through min and max."""
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return True
+    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+
+
+def _nonfinite_message(array: np.ndarray, name: str, fix: str) -> str:
+    bad = ~np.isfinite(array)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = f"row {first[0]}, column {first[1]}" if len(first) == 2 else f"index {first}"
+    return (f"{name} holds {np.count_nonzero(bad)} NaN or inf value(s); the first, "
+            f"{array[first]}, at {where}. {fix}")
+
+
+def _check_array(value, name: str, *, kinds: str = "biuf", finite: bool = True) -> np.ndarray:
+    """``value`` as an array (lists are converted) whose dtype kind is one of ``kinds``, with no
+    NaN or inf when ``finite``."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged nested lists
+        raise TypeError(f"{name} must be an array of numbers, but np.asarray({name}) fails: "
+                        f"{err}") from None
+    if array.dtype.kind not in kinds:
+        wanted = " or ".join(dict.fromkeys(_KIND_NAMES[k] for k in kinds))
+        raise TypeError(f"{name} must hold {wanted}, got an array of dtype {array.dtype} and shape "
+                        f"{array.shape}.")
+    if finite and not _all_finite(array):
+        raise ValueError(_nonfinite_message(array, name, "Replace or remove them first."))
+    return array
+
 
 # =================================================================================================
 # Data (taught in 01_data)
@@ -62,6 +212,10 @@ MNIST_MIRRORS = (
 # IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _MAX_DOWNLOAD_BYTES = 64 * 2**20  # the largest MNIST file is ~9.9 MB compressed
+#: Once ``timeout`` seconds have passed, a download must have averaged at least this many bytes
+#: per second (a slow but steady connection moves the largest file in about 8 minutes).
+_MIN_DOWNLOAD_RATE = 20_000
+_URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
 class MNISTDataError(RuntimeError):
@@ -75,12 +229,28 @@ def default_data_dir() -> Path:
     return Path(cache_root) / "nn-from-scratch" / "mnist"
 
 
+def _check_folder(folder, name: str) -> Path | None:
+    """``folder`` as a Path with ``~`` expanded, or None; refuses "" (the current folder in
+    disguise) and anything that is not a path."""
+    if folder is None:
+        return None
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder, as a str or pathlib.Path, or None, got "
+                        f"{folder!r} ({type(folder).__name__}).")
+    if isinstance(folder, str) and not folder.strip():
+        raise ValueError(f"{name} is an empty string, which would mean the current folder; pass "
+                         f"None to use ${DATA_ENV_VAR} and the cache folder, or name a folder "
+                         "(\".\" for the current one).")
+    return Path(folder).expanduser()
+
+
 def candidate_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders the loader searches, in order: ``data_dir``, ``$MNIST_DATA_DIR``, the cache."""
     dirs = []
+    data_dir = _check_folder(data_dir, "data_dir")
     if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
-    if os.environ.get(DATA_ENV_VAR):
+        dirs.append(data_dir)
+    if os.environ.get(DATA_ENV_VAR, "").strip():
         dirs.append(Path(os.environ[DATA_ENV_VAR]).expanduser())
     dirs.append(default_data_dir())
     return list(dict.fromkeys(dirs))  # drop repeats, keep order
@@ -97,6 +267,9 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     MNISTDataError
         On a wrong magic number, or a body shorter or longer than the header announces.
     """
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise TypeError(f"parse_idx needs the bytes of a decompressed IDX file, got "
+                        f"{type(raw).__name__}; read them with gzip.decompress(path.read_bytes()).")
     if len(raw) < 4:
         raise MNISTDataError(f"{source}: {len(raw)} bytes is too short for an IDX header (4+).")
     zero1, zero2, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
@@ -119,13 +292,42 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     return data.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
 
-def _gunzip(blob: bytes, source: str) -> bytes:
+def _raw_size(name: str) -> int:
+    """Bytes of the decompressed file ``name``: the IDX header and one byte per value (the four
+    MNIST files hold uint8)."""
+    shape = MNIST_FILES[name][0]
+    return 4 + 4 * len(shape) + math.prod(shape)
+
+
+def _gunzip(blob: bytes, source: str, limit: int) -> bytes:
+    """Decompress gzip data, one piece at a time, never producing more than ``limit`` bytes: a
+    small file that unpacks to gigabytes is refused after ``limit + 1`` bytes."""
+    pieces, size, data = [], 0, blob
+    member = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer, CRC checked
     try:
-        return gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error) as err:
+        while data:
+            if member.eof:  # gzip allows several members; zero bytes may pad the end
+                if not data.strip(b"\0"):
+                    break
+                member = zlib.decompressobj(wbits=31)
+            piece = member.decompress(data, limit + 1 - size)
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise MNISTDataError(
+                    f"{source}: decompresses to more than {limit} bytes, the size of the canonical "
+                    "file, so it is not that file. Delete it and load again, or replace it with a "
+                    "good copy.")
+            data = member.unused_data if member.eof else member.unconsumed_tail
+    except zlib.error as err:
         raise MNISTDataError(
             f"{source}: not a complete gzip file ({err}). It is truncated or corrupt: delete it "
             "and load again, or replace it with a good copy.") from None
+    if not member.eof:
+        raise MNISTDataError(
+            f"{source}: not a complete gzip file (it ends before the compressed data does). It "
+            "is truncated or corrupt: delete it and load again, or replace it with a good copy.")
+    return b"".join(pieces)
 
 
 def _verify(raw: bytes, name: str, source: str) -> np.ndarray:
@@ -143,21 +345,88 @@ def _verify(raw: bytes, name: str, source: str) -> np.ndarray:
     return array
 
 
-def _download(name: str, target: Path, mirrors, timeout: float
+def _urlopen(url: str, timeout: float):
+    """``urllib.request.urlopen(url)``, given up after ``timeout`` seconds in all.
+
+    The socket timeout bounds each read, not the wait for the answer: a name lookup that hangs,
+    or a server that sends its headers a byte at a time, would hold ``urlopen`` for ever. So it
+    runs in a daemon thread; when the answer is late, the thread is left to close whatever it
+    gets, and never holds up the interpreter's exit.
+    """
+    outcome, lock, answered = {}, threading.Lock(), threading.Event()
+
+    def open_url():
+        try:
+            result = ("response", urllib.request.urlopen(url, timeout=timeout))
+        except BaseException as err:  # handed to the caller
+            result = ("error", err)
+        with lock:
+            if outcome.get("abandoned"):
+                if result[0] == "response":
+                    result[1].close()
+                return
+            outcome[result[0]] = result[1]
+        answered.set()
+
+    threading.Thread(target=open_url, name=f"urlopen {url}", daemon=True).start()
+    try:
+        answered.wait(timeout)
+    finally:
+        with lock:
+            outcome.setdefault("abandoned", not ("response" in outcome or "error" in outcome))
+    if outcome["abandoned"]:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    """The body at ``url``, at most ``_MAX_DOWNLOAD_BYTES``. Each read waits at most ``timeout``
+    seconds, and once ``timeout`` seconds have passed the average rate must stay above
+    ``_MIN_DOWNLOAD_RATE``: a mirror that drips data is given up after about ``timeout`` seconds.
+    """
+    start = time.monotonic()
+    with _urlopen(url, timeout) as response:
+        read = getattr(response, "read1", response.read)  # read1: what has arrived, not 64 KiB
+        pieces, size = [], 0
+        while chunk := read(2**16):
+            size += len(chunk)
+            if size > _MAX_DOWNLOAD_BYTES:
+                raise MNISTDataError(f"{url}: larger than {_MAX_DOWNLOAD_BYTES} bytes")
+            pieces.append(chunk)
+            elapsed = time.monotonic() - start
+            if elapsed > timeout and size < _MIN_DOWNLOAD_RATE * elapsed:
+                raise TimeoutError(
+                    f"too slow: {size} bytes in {elapsed:.1f} s, below the "
+                    f"{_MIN_DOWNLOAD_RATE // 1000} kB/s a download must average")
+        short = getattr(response, "length", None)  # read1 returns b"" on an early close
+        if short:
+            raise ConnectionError(f"the connection closed after {size} bytes, {short} short of "
+                                  "what the server announced")
+    return b"".join(pieces)
+
+
+def _download(name: str, target: Path, mirrors, timeout: float, failed: dict
               ) -> tuple[np.ndarray | None, list[str]]:
-    """Fetch ``name`` from the first mirror that serves a verified copy; write it atomically."""
+    """Fetch ``name`` from the first mirror that serves a verified copy; write it atomically.
+
+    A mirror that fails is recorded in ``failed`` (mirror -> the file it failed for) and not
+    tried again for the other files of the same call.
+    """
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
+        if mirror in failed:
+            failures.append(f"{url}: not tried, this mirror already failed for {failed[mirror]}")
+            continue
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                blob = response.read(_MAX_DOWNLOAD_BYTES + 1)
-            if len(blob) > _MAX_DOWNLOAD_BYTES:
-                raise MNISTDataError(f"{url}: larger than {_MAX_DOWNLOAD_BYTES} bytes")
-            array = _verify(_gunzip(blob, url), name, url)
+            blob = _fetch(url, timeout)
+            array = _verify(_gunzip(blob, url, _raw_size(name)), name, url)
         except (OSError, http.client.HTTPException, MNISTDataError, ValueError) as err:
             # URLError, refused connections and timeouts are all OSError
             failures.append(f"{url}: {err}")
+            failed[mirror] = name
             continue
         try:
             target.mkdir(parents=True, exist_ok=True)
@@ -170,19 +439,166 @@ def _download(name: str, target: Path, mirrors, timeout: float
     return None, failures
 
 
+_WRITE_FIXES = {
+    errno.ENOSPC: "the disk is full: free some space, or save somewhere else",
+    getattr(errno, "EDQUOT", -1): "your disk quota is used up: free some space",
+    errno.EACCES: "you may not write there: choose a folder of your own",
+    errno.EPERM: "you may not write there: choose a folder of your own",
+    errno.EROFS: "that file system is read-only: save somewhere else",
+    errno.ENOENT: "check that the folder exists (create it with Path(folder).mkdir(parents=True))",
+    errno.EISDIR: "that is a folder: give the name of a file inside it",
+    errno.ENOTDIR: "part of that path is a file, not a folder",
+}
+
+
+def _write_error(path: Path, err: OSError) -> OSError:
+    """``err``, of the same class and errno, with a message that names ``path`` (not the
+    temporary file) and the fix of the usual causes."""
+    fix = _WRITE_FIXES.get(err.errno)
+    message = f"could not save {path}: {err.strerror or err}" + (f"; {fix}" if fix else "") + "."
+    try:
+        new = type(err)(message)
+    except TypeError:  # an OSError subclass with a constructor of its own
+        new = OSError(message)
+    new.errno = err.errno
+    return new
+
+
+def _create_part(path: Path) -> tuple[int, Path]:
+    """Create, open and lock a new temporary file ``.NAME.RANDOM.part`` beside ``path``.
+
+    It gets the permissions of a file created the usual way (0666 minus the umask, so classmates
+    can read a shared data folder), or, when it is to replace a file, that file's own.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks: nothing to lock, nothing to clean
+                pass
+        if hasattr(os, "fchmod") and path.is_file():
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Delete the temporary files that interrupted writes of ``path`` left behind (a killed
+    process cannot clean up after itself). One whose writer is still alive, another process
+    saving the same file right now, is locked (POSIX) or cannot be deleted (Windows), and stays."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]+\.part")
+    try:
+        parts = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:  # no folder yet, or one we cannot list: the write itself will say why
+        return
+    for part in parts:
+        try:
+            if fcntl is None:
+                part.unlink()  # refused while its writer has it open
+                continue
+            with open(part, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while its writer lives
+                part.unlink()
+        except OSError:
+            continue  # in use, already gone, or not ours to delete
+
+
 def _write_atomically(path: Path, write: Callable) -> None:
     """Call ``write(f)`` on a temporary file in the same folder, then rename it over ``path``: a
-    reader never sees a half-written file, and an interrupted write leaves nothing behind."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    reader never sees a half-written file, and an interrupted write leaves nothing behind (the
+    leftover of a killed process is removed by the next write of the same file).
+
+    A symlink at ``path`` is written through, not replaced. Errors are ``OSError`` of the original
+    class, naming ``path`` and the fix.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    _remove_stale_parts(path)
+    try:
+        fd, tmp = _create_part(path)
+    except OSError as err:
+        raise _write_error(path, err) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+            if fcntl is not None:  # POSIX renames an open file: the lock holds until it is done
+                os.replace(tmp, path)
+        if fcntl is None:
+            os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from None
         raise
+
+
+def _check_mirrors(mirrors) -> tuple[str, ...]:
+    if isinstance(mirrors, (str, bytes)) or not isinstance(mirrors, (list, tuple)):
+        hint = ("; put the one URL in a list, mirrors=[...]" if isinstance(mirrors, str)
+                else "; to switch downloading off, pass download=False")
+        raise TypeError(f"mirrors must be a list of base URLs such as [{MNIST_MIRRORS[0]!r}], "
+                        f"got {mirrors!r}{hint}.")
+    for mirror in mirrors:
+        if not isinstance(mirror, str) or urllib.parse.urlsplit(mirror).scheme not in _URL_SCHEMES:
+            raise ValueError(f"mirrors must hold base URLs starting with "
+                             f"{', '.join(s + '://' for s in _URL_SCHEMES)}, got {mirror!r}.")
+    return tuple(mirrors)
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def _find_file(name: str, dirs: list[Path]) -> Path | None:
+    """The first ``folder / name`` that is a file, searching ``dirs`` in order. On the way, a
+    "folder" that is a file, or a folder named like the data file, is an error, not "missing"."""
+    for folder in dirs:
+        path = folder / name
+        try:
+            if path.is_file():
+                return path
+            if folder.exists() and not folder.is_dir():
+                raise MNISTDataError(
+                    f"{folder} is a file, not a folder: the loader looks for the four MNIST .gz "
+                    f"files inside a folder. Pass the folder that holds them (data_dir=... or "
+                    f"${DATA_ENV_VAR}), or move this file out of the way.")
+            if path.exists():
+                raise MNISTDataError(
+                    f"{path} is not a regular file (a folder?), so it cannot be the data file; "
+                    "move it out of the way, or put the real file there.")
+        except OSError as err:
+            raise MNISTDataError(f"{path}: cannot be searched ({err}); check the permissions of "
+                                 f"{folder}.") from None
+    return None
+
+
+def _read_local(path: Path, name: str) -> np.ndarray:
+    try:
+        size = path.stat().st_size
+        if size > _MAX_DOWNLOAD_BYTES:
+            raise MNISTDataError(f"{path}: {size} bytes, far more than any MNIST file; it is not "
+                                 "the data file. Delete it and load again.")
+        blob = path.read_bytes()
+    except OSError as err:
+        raise MNISTDataError(f"{path}: cannot be read ({err}).") from None
+    return _verify(_gunzip(blob, str(path), _raw_size(name)), name, str(path))
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
@@ -193,6 +609,20 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
     ``default_data_dir()``, and taken from the first folder that has it. A missing file is
     downloaded into the first of those folders, trying each mirror in turn. Every file, found or
     downloaded, is verified by the SHA-256 of its decompressed bytes.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        The folder searched first (``~`` is expanded); ``""`` is refused.
+    download : bool
+        Whether missing files may be downloaded.
+    mirrors : list of str
+        Base URLs (http, https, ftp or file), tried in order. A mirror that fails for one file
+        is not tried again for the others.
+    timeout : float
+        Seconds a mirror may take to answer, and to send each further piece of data. From then
+        on a download must also average 20 kB/s, so a mirror that drips data is given up after
+        about ``timeout`` seconds.
 
     Returns
     -------
@@ -209,20 +639,19 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Tr
         place the files by hand).
     """
     dirs = candidate_data_dirs(data_dir)
-    arrays, missing, failures = {}, [], []
+    download = _check_bool(download, "download")
+    mirrors = _check_mirrors(mirrors)
+    timeout = _check_real(timeout, "timeout", hint=" seconds (None would wait for ever)")
+    arrays, missing, failures, failed_mirrors = {}, [], [], {}
     for name in MNIST_FILES:
-        path = next((d / name for d in dirs if (d / name).is_file()), None)
+        path = _find_file(name, dirs)
         if path is None:
             missing.append(name)
-            continue
-        try:
-            blob = path.read_bytes()
-        except OSError as err:
-            raise MNISTDataError(f"{path}: cannot be read ({err}).") from None
-        arrays[name] = _verify(_gunzip(blob, str(path)), name, str(path))
+        else:
+            arrays[name] = _read_local(path, name)
     if missing and download:
         for name in list(missing):
-            array, tried = _download(name, dirs[0], mirrors, timeout)
+            array, tried = _download(name, dirs[0], mirrors, timeout, failed_mirrors)
             failures += tried
             if array is not None:
                 arrays[name] = array
@@ -277,9 +706,18 @@ def flatten_images(images: np.ndarray) -> np.ndarray:
     return images.reshape(images.shape[0], math.prod(images.shape[1:]))
 
 
-def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) -> np.ndarray:
-    """Validate integer class labels of shape (N,) in [0, num_classes)."""
-    y = np.asarray(y)
+def _check_labels(y, num_classes: int | None, name: str = "y", n: int | None = None
+                  ) -> np.ndarray:
+    """Validate integer class labels of shape (N,), in [0, num_classes) unless that is None."""
+    if num_classes is not None:
+        num_classes = _check_int(num_classes, "num_classes")
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of integer labels; np.asarray fails: {err}"
+                        ) from None
+    if y.size == 0 and y.dtype.kind == "f":  # np.asarray([]) is float64
+        y = y.astype(np.int64)
     if y.ndim != 1:
         hint = " (one-hot? use y.argmax(axis=1))" if y.ndim == 2 else ""
         raise ValueError(f"{name} must be integer labels of shape (N,), got shape {y.shape}{hint}.")
@@ -288,7 +726,7 @@ def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) ->
                         f"{name}.astype(np.int64).")
     if n is not None and len(y) != n:
         raise ValueError(f"{name} has {len(y)} labels but there are {n} samples.")
-    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+    if num_classes is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
         bad = int(np.flatnonzero((y < 0) | (y >= num_classes))[0])
         raise ValueError(f"{name} must hold labels in [0, {num_classes}), got values from "
                          f"{y.min()} to {y.max()} (first bad one {y[bad]} at index {bad}).")
@@ -297,8 +735,19 @@ def _check_labels(y, num_classes: int, name: str = "y", n: int | None = None) ->
 
 def one_hot(y, num_classes: int = 10, dtype=np.float32) -> np.ndarray:
     """Integer labels (N,) -> one-hot rows (N, num_classes), by indexing the identity matrix."""
-    y = _check_labels(y, num_classes)
+    y = _check_labels(y, _check_int(num_classes, "num_classes"))
     return np.eye(num_classes, dtype=dtype)[y]
+
+
+def _check_samples(X, y, x_name: str = "X", y_name: str = "y"):
+    """X and y as arrays with one sample per row, the same number of each."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{x_name} and {y_name} must be arrays with one sample per row, got "
+                         f"shapes {X.shape} and {y.shape}.")
+    if len(X) != len(y):
+        raise ValueError(f"{x_name} has {len(X)} samples but {y_name} has {len(y)}.")
+    return X, y
 
 
 def train_val_split(X, y, n_val: int, *, rng):
@@ -306,13 +755,10 @@ def train_val_split(X, y, n_val: int, *, rng):
 
     Returns ``X_train, y_train, X_val, y_val``; each part keeps the original order of its samples.
     """
-    X, y = np.asarray(X), np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
-    if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) \
-            or not 0 < n_val < len(X):
-        raise ValueError(f"n_val must be between 1 and {len(X) - 1}, got {n_val}.")
-    perm = np.random.default_rng(rng).permutation(len(X))
+    X, y = _check_samples(X, y)
+    if not _is_int(n_val) or not 0 < n_val < len(X):
+        raise ValueError(f"n_val must be between 1 and {len(X) - 1}, got {n_val!r}.")
+    perm = _make_rng(rng).permutation(len(X))
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     return X[train_idx], y[train_idx], X[val_idx], y[val_idx]
 
@@ -328,13 +774,16 @@ class MNISTSplits(NamedTuple):
 
 
 def load_mnist_splits(data_dir=None, *, n_val: int = 10_000, seed: int = 0, dtype=np.float32,
-                      download: bool = True) -> MNISTSplits:
+                      download: bool = True, mirrors=MNIST_MIRRORS,
+                      timeout: float = 10.0) -> MNISTSplits:
     """Load MNIST as the series uses it: train / validation / test, flattened and scaled.
 
     The validation set is ``n_val`` images drawn from the 60,000 training images with
-    ``np.random.default_rng(seed)``; the 10,000 test images stay apart.
+    ``np.random.default_rng(seed)``; the 10,000 test images stay apart. ``data_dir``,
+    ``download``, ``mirrors`` and ``timeout`` are passed on to ``load_mnist``.
     """
-    X_train_full, y_train_full, X_test, y_test = load_mnist(data_dir, download=download)
+    X_train_full, y_train_full, X_test, y_test = load_mnist(
+        data_dir, download=download, mirrors=mirrors, timeout=timeout)
     X_train, y_train, X_val, y_val = train_val_split(X_train_full, y_train_full, n_val, rng=seed)
     prep = lambda X: scale_pixels(flatten_images(X), dtype)  # noqa: E731
     lab = lambda y: y.astype(np.int64)  # noqa: E731
@@ -349,15 +798,12 @@ def iterate_minibatches(X, y, batch_size: int, *, rng=None, shuffle: bool = True
     epoch); the last batch holds the ``len(X) % batch_size`` leftover samples, if any. Bad
     arguments raise at the call, not at the first batch.
     """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    X, y = _check_samples(X, y)
+    batch_size = _check_int(batch_size, "batch_size")
     if shuffle:
         if rng is None:
             raise ValueError("shuffle=True needs rng= (a seed or np.random.Generator).")
-        order = np.random.default_rng(rng).permutation(len(X))
+        order = _make_rng(rng).permutation(len(X))
         return ((X[order[i:i + batch_size]], y[order[i:i + batch_size]])
                 for i in range(0, len(X), batch_size))
     return ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(X), batch_size))
@@ -495,12 +941,25 @@ def _activate_inline_figures(mpl) -> None:
 
 
 def _as_images(images) -> np.ndarray:
-    images = np.asarray(images)
+    images = _check_array(images, "images", finite=False)
     if images.ndim == 2 and images.shape[1] == 784:
-        return images.reshape(-1, 28, 28)
-    if images.ndim == 3:
-        return images
-    raise ValueError(f"expected images of shape (N, 28, 28) or (N, 784), got {images.shape}.")
+        images = images.reshape(-1, 28, 28)
+    if images.ndim != 3:
+        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 784), got {images.shape}.")
+    if len(images) == 0:
+        raise ValueError(f"show_digits needs at least one image, got shape {images.shape}.")
+    return images
+
+
+def _check_per_image(values, name: str, n: int):
+    """``values`` as an array of one entry per image, or None."""
+    if values is None:
+        return None
+    values = _check_array(values, name, finite=False)
+    if values.ndim != 1 or len(values) != n:
+        raise ValueError(f"{name} must hold one entry per image, shape ({n},), got shape "
+                         f"{values.shape}; pass the {name} of the images shown (the same slice).")
+    return values
 
 
 def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols: int = 10,
@@ -510,17 +969,21 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
 
     Parameters
     ----------
-    images : (N, 28, 28) or (N, 784)
+    images : (N, 28, 28) or (N, 784), N >= 1
     labels, predicted : (N,) ints, optional
     confidence : (N,) floats in [0, 1], optional, the probability given to ``predicted``
 
     Returns ``fig, axes``; end the cell with ``plt.show()``.
     """
-    import matplotlib.pyplot as plt
-
     images = _as_images(images)
     n = len(images)
-    n_cols = min(n_cols, n)
+    labels, predicted, confidence = (_check_per_image(v, name, n) for v, name in
+                                     [(labels, "labels"), (predicted, "predicted"),
+                                      (confidence, "confidence")])
+    n_cols = min(_check_int(n_cols, "n_cols"), n)
+    cell_inches = _check_real(cell_inches, "cell_inches")
+    import matplotlib.pyplot as plt
+
     n_rows = -(-n // n_cols)
     extra = 0.45 if predicted is not None else 0.25
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
@@ -547,6 +1010,11 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
 
 def plot_history(history: dict, title: str | None = None):
     """Loss and accuracy per epoch, train and validation, side by side. Returns ``fig, axes``."""
+    missing = [k for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
+               if not isinstance(history, Mapping) or k not in history]
+    if missing:
+        raise TypeError(f"history must be the dict that fit returns, with keys epoch, "
+                        f"train_loss, val_loss, train_acc and val_acc; missing {missing}.")
     import matplotlib.pyplot as plt
 
     epochs = history["epoch"]
@@ -567,9 +1035,12 @@ def plot_history(history: dict, title: str | None = None):
 def plot_confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix"):
     """Heat map of a (C, C) confusion matrix (rows: true class, columns: predicted), with the
     counts written in. Returns ``fig, ax``."""
+    cm = _check_array(cm, "cm", kinds="iu")
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (C, C) matrix of counts, such as confusion_matrix "
+                         f"returns, got shape {cm.shape}.")
     import matplotlib.pyplot as plt
 
-    cm = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     shown = np.log1p(cm)  # log scale so the few errors stay visible beside the large diagonal
     im = ax.imshow(shown, cmap="Blues")
@@ -587,12 +1058,13 @@ def plot_confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix"):
 def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None = None):
     """First-layer weights as 28x28 images: column ``j`` of ``W`` (784, H) is what hidden unit
     ``j`` looks for. Blue is positive, red negative, on a scale symmetric around 0."""
-    import matplotlib.pyplot as plt
-
-    W = np.asarray(W)
+    W = _check_array(W, "W", kinds="f")
     if W.ndim != 2 or W.shape[0] != 784:
         raise ValueError(f"expected first-layer weights of shape (784, H), got {W.shape}.")
-    n = min(n, W.shape[1])
+    n = min(_check_int(n, "n"), W.shape[1])
+    n_cols = _check_int(n_cols, "n_cols")
+    import matplotlib.pyplot as plt
+
     n_rows = -(-n // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
                              figsize=(1.25 * n_cols, 1.25 * n_rows + 0.6))
@@ -616,6 +1088,7 @@ def dense_forward(X: np.ndarray, W: np.ndarray, b: np.ndarray):
 
     X: (N, D), W: (D, M), b: (M,) -> Z: (N, M); cache = (X, W).
     """
+    X, W, b = np.asarray(X), np.asarray(W), np.asarray(b)
     if X.ndim != 2 or W.ndim != 2 or b.ndim != 1:
         raise ValueError(f"dense_forward expects X (N, D), W (D, M), b (M,); got X {X.shape}, "
                          f"W {W.shape}, b {b.shape}.")
@@ -632,6 +1105,9 @@ def dense_backward(dZ: np.ndarray, cache, need_dX: bool = True):
     matrix product of the first layer), dW: (D, M), db: (M,).
     """
     X, W = cache
+    if np.shape(dZ) != (X.shape[0], W.shape[1]):
+        raise ValueError(f"dense_backward: dZ must have the shape of Z = X @ W + b, "
+                         f"{(X.shape[0], W.shape[1])}, got {np.shape(dZ)}.")
     dW = X.T @ dZ
     db = dZ.sum(axis=0)
     dX = dZ @ W.T if need_dX else None
@@ -650,6 +1126,7 @@ def relu_backward(dA, Z):
 
 def leaky_relu_forward(Z, alpha: float = 0.01):
     """Leaky ReLU ``z`` for z > 0, ``alpha * z`` otherwise; cache = (Z, alpha)."""
+    _check_real(alpha, "alpha", low_closed=True)
     return np.where(Z > 0, Z, alpha * Z), (Z, alpha)
 
 
@@ -688,14 +1165,13 @@ ACTIVATIONS = {
 
 
 def _check_activation(name: str) -> None:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}.")
+    _check_choice(name, "activation", ACTIVATIONS, "an activation")
 
 
 def activation_forward(Z, name: str):
     """Apply the activation called ``name``; returns A (same shape as Z) and a cache."""
     _check_activation(name)
-    A, cache = ACTIVATIONS[name][0](Z)
+    A, cache = ACTIVATIONS[name][0](np.asarray(Z))
     return A, (name, cache)
 
 
@@ -708,18 +1184,27 @@ def activation_backward(dA, cache):
 # Softmax and cross-entropy (taught in 03_forward, gradient in 04_backprop)
 # =================================================================================================
 
-def _check_logits(logits) -> None:
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (N, C), got {logits.shape}.")
+def _check_logits(logits, nonempty: bool = False) -> np.ndarray:
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        hint = "; C, the number of classes, must be at least 1" if logits.ndim == 2 else ""
+        raise ValueError(f"logits must have shape (N, C), got {logits.shape}{hint}.")
+    if nonempty and len(logits) == 0:
+        raise ValueError(f"the mean loss of no samples is undefined: logits has shape "
+                         f"{logits.shape}; pass at least one sample.")
     if not np.isfinite(logits).all():
-        raise ValueError("logits contain NaN or inf; the forward pass has blown up (a learning "
-                         "rate that is too large, or inputs that were not scaled to [0, 1]).")
+        raise ValueError(_nonfinite_message(
+            logits, "logits",
+            "mlp_forward checks its inputs X, so either the parameters hold NaN or inf, or the "
+            "forward pass overflowed; either way the model has blown up: a learning rate that is "
+            "too large, or inputs that were not scaled to [0, 1]."))
+    return logits
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax (N, C) -> (N, C). Subtracting each row's own maximum keeps every
     ``exp`` in (0, 1] without changing the result."""
-    _check_logits(logits)
+    logits = _check_logits(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
@@ -727,14 +1212,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise ``log(softmax(logits))`` (N, C), without ever taking the log of 0."""
-    _check_logits(logits)
+    logits = _check_logits(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def cross_entropy(logits: np.ndarray, y) -> float:
-    """Mean cross-entropy of integer labels ``y`` (N,) under logits (N, C)."""
-    _check_logits(logits)
+    """Mean cross-entropy of integer labels ``y`` (N,) under logits (N, C), N >= 1."""
+    logits = _check_logits(logits, nonempty=True)
     y = _check_labels(y, logits.shape[1], n=len(logits))
     return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
 
@@ -742,9 +1227,9 @@ def cross_entropy(logits: np.ndarray, y) -> float:
 def softmax_cross_entropy(logits: np.ndarray, y):
     """Mean cross-entropy and its gradient with respect to the logits.
 
-    logits: (N, C), y: (N,) ints -> loss: float, dlogits: (N, C) = (softmax - one_hot) / N.
+    logits: (N, C), N >= 1, y: (N,) ints -> loss: float, dlogits: (N, C) = (softmax - one_hot) / N.
     """
-    _check_logits(logits)
+    logits = _check_logits(logits, nonempty=True)
     n, c = logits.shape
     y = _check_labels(y, c, n=n)
     log_probs = log_softmax(logits)
@@ -774,17 +1259,33 @@ def init_weights(fan_in: int, fan_out: int, scheme: str = "he", *, rng, dtype=np
     """Draw W (fan_in, fan_out) from N(0, std^2), std given by ``scheme``:
 
     zeros 0; normal ``scale``; lecun sqrt(1/fan_in); xavier (Glorot) sqrt(2/(fan_in+fan_out));
-    he sqrt(2/fan_in).
+    he sqrt(2/fan_in). ``dtype`` is float32 or float64; ``scale`` a positive number.
     """
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; choose one of {sorted(INIT_SCHEMES)}.")
-    if not (fan_in >= 1 and fan_out >= 1):
-        raise ValueError(f"fan_in and fan_out must be positive, got {fan_in} and {fan_out}.")
+    _check_choice(scheme, "scheme", INIT_SCHEMES, "an init scheme")
+    if not (_is_int(fan_in) and _is_int(fan_out) and fan_in >= 1 and fan_out >= 1):
+        raise ValueError(f"fan_in and fan_out must be positive integers, got {fan_in!r} and "
+                         f"{fan_out!r}.")
+    dtype = _check_float_dtype(dtype)
+    _check_real(scale, "scale", hint="; it is the standard deviation of the 'normal' scheme")
+    rng = _make_rng(rng)
     std = INIT_SCHEMES[scheme](fan_in, fan_out, scale)
     if std == 0.0:
         return np.zeros((fan_in, fan_out), dtype=dtype)
-    rng = np.random.default_rng(rng)
     return (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
+
+
+def _check_layer_sizes(layer_sizes) -> list[int]:
+    try:
+        sizes = list(layer_sizes) if not isinstance(layer_sizes, (str, bytes)) else None
+    except TypeError:
+        sizes = None
+    bad = ([i for i, size in enumerate(sizes) if not (_is_int(size) and size >= 1)]
+           if sizes is not None else [])
+    if sizes is None or len(sizes) < 2 or bad:
+        where = f" (entry {bad[0]} is {sizes[bad[0]]!r})" if bad else ""
+        raise ValueError(f"layer_sizes must be two or more positive ints such as [784, 128, 10], "
+                         f"got {layer_sizes!r}{where}.")
+    return [int(size) for size in sizes]
 
 
 def init_mlp(layer_sizes, init: str = "he", *, rng, dtype=np.float32, scale: float = 0.01):
@@ -792,11 +1293,10 @@ def init_mlp(layer_sizes, init: str = "he", *, rng, dtype=np.float32, scale: flo
 
     Returns ``{"W1": (784, 128), "b1": (128,), "W2": (128, 10), "b2": (10,)}``; biases start at 0.
     """
-    sizes = list(layer_sizes)
-    if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
-        raise ValueError(f"layer_sizes must be two or more positive ints such as [784, 128, 10], "
-                         f"got {layer_sizes!r}.")
-    rng = np.random.default_rng(rng)
+    sizes = _check_layer_sizes(layer_sizes)
+    _check_choice(init, "init", INIT_SCHEMES, "an init scheme")
+    dtype = _check_float_dtype(dtype)
+    rng = _make_rng(rng)
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         params[f"W{i}"] = init_weights(fan_in, fan_out, init, rng=rng, dtype=dtype, scale=scale)
@@ -808,13 +1308,28 @@ def init_mlp(layer_sizes, init: str = "he", *, rng, dtype=np.float32, scale: flo
 # The model (forward in 03_forward, backward in 04_backprop)
 # =================================================================================================
 
-def num_layers(params: dict) -> int:
-    """Number of dense layers in ``params``, after checking the names and shapes fit together."""
+def _check_params(params, *, finite: bool = True) -> int:
+    """Check that ``params`` are an MLP's parameters: a dict ``W1, b1, ..., Wn, bn`` of float32
+    or float64 arrays, all of one dtype, whose shapes fit together, and (with ``finite``) hold
+    no NaN or inf. Returns the number of layers ``n``."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays such as nn.init_mlp returns "
+                        f"({{'W1': ..., 'b1': ..., ...}}), got {type(params).__name__}.")
     names = set(params)
-    n = sum(1 for k in names if re.fullmatch(r"W\d+", k))
-    expected = {f"{p}{i}" for i in range(1, n + 1) for p in "Wb"}
-    if n == 0 or names != expected:
-        raise ValueError(f"params must be named W1, b1, ..., Wn, bn; got {sorted(names)}.")
+    n = sum(1 for k in names if isinstance(k, str) and re.fullmatch(r"W\d+", k))
+    order = [f"{p}{i}" for i in range(1, n + 1) for p in "Wb"]
+    if n == 0 or names != set(order):
+        raise ValueError(f"params must be named W1, b1, ..., Wn, bn; got "
+                         f"{sorted(names, key=str)}.")
+    for name in order:
+        value = params[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"params['{name}'] must be a NumPy array, got "
+                            f"{type(value).__name__}; convert it with np.asarray(..., "
+                            "dtype=np.float32).")
+        if value.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} has dtype {value.dtype}, expected float32 or float64; "
+                            f"convert it with params['{name}'].astype(np.float32).")
     for i in range(1, n + 1):
         W, b = params[f"W{i}"], params[f"b{i}"]
         if W.ndim != 2 or b.shape != (W.shape[1],):
@@ -823,21 +1338,65 @@ def num_layers(params: dict) -> int:
         if i > 1 and params[f"W{i - 1}"].shape[1] != W.shape[0]:
             raise ValueError(f"W{i - 1} {params[f'W{i - 1}'].shape} is followed by W{i} "
                              f"{W.shape}: fan_out of one layer must be fan_in of the next.")
+    other = next((k for k in order if params[k].dtype != params["W1"].dtype), None)
+    if other is not None:
+        raise TypeError(f"params mix dtypes: W1 is {params['W1'].dtype} but {other} is "
+                        f"{params[other].dtype}; a model computes in one dtype, so convert them "
+                        f"all: {{k: v.astype(np.float32) for k, v in params.items()}}.")
+    for name in order if finite else ():
+        if not _all_finite(params[name]):
+            raise ValueError(_nonfinite_message(
+                params[name], f"params['{name}']",
+                "The model has diverged (a training step blew up) or was loaded from a broken "
+                "file: re-initialise it with nn.init_mlp, or load a good copy."))
     return n
+
+
+def num_layers(params: dict) -> int:
+    """Number of dense layers in ``params``, after checking names, types, dtypes and shapes."""
+    return _check_params(params, finite=False)
+
+
+def _check_inputs(X, params: dict, name: str = "X", nonempty: bool = False,
+                  dtype=None) -> np.ndarray:
+    """``X`` (N, D) converted to ``dtype`` (by default the parameters'), with D the model's
+    input size and no NaN or inf; ``params`` are already checked. The conversion means a float64
+    X given to a float32 model computes in float32 (NumPy would silently compute in float64), and
+    uint8 pixels become floats (but are not scaled: that is scale_pixels' job)."""
+    n_features, dtype = params["W1"].shape[0], dtype or params["W1"].dtype
+    X = _check_array(X, name, finite=False)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        hint = "; flatten the images first" if X.ndim == 3 else ""
+        raise ValueError(f"expected {name} with {n_features} features, shape (N, {n_features}), "
+                         f"got shape {X.shape}{hint}.")
+    if nonempty and len(X) == 0:
+        raise ValueError(f"{name} holds no samples (shape {X.shape}); pass at least one.")
+    X = X.astype(dtype, copy=False)
+    if not _all_finite(X):
+        raise ValueError(_nonfinite_message(
+            X, name, "NaN or inf in the inputs comes from the data, not from training: find "
+            "where it was made (a division by zero, a missing value, a value too large for "
+            f"{dtype}), or replace it (np.nan_to_num) or drop those rows."))
+    return X
 
 
 def mlp_forward(params: dict, X: np.ndarray, activation: str = "relu"):
     """Forward pass: (dense, activation) for each hidden layer, then a final dense layer.
 
     X: (N, D) -> logits: (N, C), caches: one ``(dense_cache, activation_cache)`` per layer.
+    ``X`` is converted to the parameters' dtype first, so a float32 model computes in float32
+    whatever the dtype of X. NaN or inf in X is refused, naming where. Parameters that hold NaN or
+    inf (a diverged model) give NaN or inf logits, as they should: a training loop written by hand
+    stops when ``np.isfinite(logits).all()`` is False (``predict`` and ``evaluate`` refuse them).
     """
     _check_activation(activation)
-    L = num_layers(params)
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != params["W1"].shape[0]:
-        hint = "; flatten the images first" if X.ndim == 3 else ""
-        raise ValueError(f"expected X with {params['W1'].shape[0]} features, shape (N, "
-                         f"{params['W1'].shape[0]}), got shape {X.shape}{hint}.")
+    _check_params(params, finite=False)
+    return _mlp_forward(params, _check_inputs(X, params), activation)
+
+
+def _mlp_forward(params: dict, X: np.ndarray, activation: str):
+    """``mlp_forward`` without the checks, for callers that checked once (fit, predict)."""
+    L = len(params) // 2
     A, caches = X, []
     for i in range(1, L + 1):
         Z, dense_cache = dense_forward(A, params[f"W{i}"], params[f"b{i}"])
@@ -852,6 +1411,12 @@ def mlp_forward(params: dict, X: np.ndarray, activation: str = "relu"):
 def mlp_backward(dlogits: np.ndarray, caches) -> dict:
     """Backward pass of ``mlp_forward``: dlogits (N, C) -> grads with the names and shapes of
     params."""
+    if not caches:
+        raise ValueError("caches is empty; pass the caches that mlp_forward returned.")
+    (X_last, W_last), _ = caches[-1]
+    if np.shape(dlogits) != (X_last.shape[0], W_last.shape[1]):
+        raise ValueError(f"dlogits must have the shape of the logits, "
+                         f"{(X_last.shape[0], W_last.shape[1])}, got {np.shape(dlogits)}.")
     grads, dA = {}, dlogits
     for i in range(len(caches), 0, -1):
         dense_cache, act_cache = caches[i - 1]
@@ -871,15 +1436,29 @@ def mlp_loss_and_grads(params: dict, X, y, activation: str = "relu"):
 # Gradient checking (taught in 04_backprop)
 # =================================================================================================
 
+def _check_loss_value(value) -> None:
+    if not (_is_real(value) or (isinstance(value, np.ndarray) and value.ndim == 0
+                                and value.dtype.kind in "iuf")):
+        raise TypeError(f"f must return one number (the loss), got {value!r} "
+                        f"({type(value).__name__}); return loss, not (loss, grads).")
+
+
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """Centred finite differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every entry of x.
 
     ``f`` takes no argument and reads ``x``, which is nudged in place and restored. Use float64:
-    in float32 the rounding error of f swamps the difference.
+    in float32 the rounding error of f swamps the difference. ``h`` is a positive step.
     """
-    if x.dtype != np.float64:
-        raise TypeError(f"numerical_gradient needs float64 arrays, got {x.dtype}: float32 "
-                        "rounding makes finite differences useless. Use x.astype(np.float64).")
+    _check_callable(f, "f", "lambda: loss(params)", optional=False)
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"numerical_gradient needs float64 arrays, got {got}: float32 "
+                        "rounding makes finite differences useless, and x must be the array f "
+                        "reads, nudged in place. Use x.astype(np.float64).")
+    if not x.flags.writeable:
+        raise ValueError("x is read-only, but numerical_gradient nudges it in place; pass a "
+                         "writable array (x.copy()).")
+    _check_real(h, "h", hint="; 1e-5 suits float64")
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         old = x[idx]
@@ -888,24 +1467,33 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -
         x[idx] = old - h
         f_minus = f()
         x[idx] = old
+        _check_loss_value(f_plus)
         grad[idx] = (f_plus - f_minus) / (2 * h)
     return grad
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """``||a - b|| / (||a|| + ||b||)``: 0 when equal, about 1 when unrelated; below 1e-7 in
-    float64 means a gradient is right."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    float64 means a gradient is right. NaN or inf on either side gives inf, so every check of
+    the form ``error < tolerance`` fails (``max`` of a list with inf is inf, unlike with NaN)."""
+    a = _check_array(a, "a", finite=False).astype(np.float64, copy=False)
+    b = _check_array(b, "b", finite=False).astype(np.float64, copy=False)
     if a.shape != b.shape:
         raise ValueError(f"relative_error needs equal shapes, got {a.shape} and {b.shape}.")
+    if not (_all_finite(a) and _all_finite(b)):
+        return math.inf
     denom = np.linalg.norm(a) + np.linalg.norm(b)
     return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
 
 
 def check_mlp_gradients(params: dict, X, y, activation: str = "relu", h: float = 1e-5) -> dict:
     """Relative error between backprop and finite differences for every parameter (float64)."""
+    _check_activation(activation)
+    _check_params(params)
+    X = _check_inputs(X, params, dtype=np.float64)
+    _check_labels(y, params[f"W{len(params) // 2}"].shape[1], n=len(X))
+    _check_real(h, "h", hint="; 1e-5 suits float64")
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
-    X = np.asarray(X, dtype=np.float64)
     _, grads = mlp_loss_and_grads(params, X, y, activation)
     loss = lambda: mlp_loss_and_grads(params, X, y, activation)[0]  # noqa: E731
     return {k: relative_error(grads[k], numerical_gradient(loss, params[k], h)) for k in params}
@@ -915,31 +1503,118 @@ def check_mlp_gradients(params: dict, X, y, activation: str = "relu", h: float =
 # Optimizers and learning-rate schedules (taught in 06_optimizers)
 # =================================================================================================
 
+class _Setting:
+    """A hyperparameter of an optimizer, checked whenever it is set, at construction and later
+    (``opt.lr = -5`` raises at once instead of training with it). ``check(value, name)`` returns
+    the value to store."""
+
+    def __init__(self, check: Callable):
+        self.check = check
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(f"{type(obj).__name__} has no {self.name} yet") from None
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = self.check(value, self.name)
+
+
+def _check_lr(value, name: str = "lr",
+              hint: str = "; typical values are 0.1 for SGD and 1e-3 for Adam") -> float:
+    # A NumPy-scalar lr would promote float32 updates to float64 under NumPy 2: a Python float.
+    return float(_check_real(value, name, hint=hint))
+
+
+def _check_decay(value, name: str):
+    """The share of a running average kept at each step: in [0, 1). At 1 the average never
+    forgets its start (and Adam divides by zero); above 1 it grows without bound."""
+    return _check_real(value, name, 0.0, 1.0, low_closed=True,
+                       hint="; 0.9 or 0.999 are usual")
+
+
+def _check_eps(value, name: str):
+    return _check_real(value, name, hint="; it keeps the division away from 0 (1e-8 is usual)")
+
+
 class Optimizer:
     """Base class: ``step(params, grads)`` updates every array of ``params`` in place.
 
-    State (velocities, moment estimates) is kept per parameter name, so one optimizer serves one
-    model. ``lr`` may be changed between steps (that is what a schedule does).
+    State (velocities, moment estimates, the step count ``t``) is kept per parameter name and
+    belongs to the model the optimizer first stepped: stepping other arrays (another model, even
+    of the same shapes) is refused, since that state would silently carry over. Use one
+    optimizer per model, or call ``reset()``. ``lr`` may be changed between steps (that is what a
+    schedule does); every hyperparameter is checked whenever it is set.
     """
 
+    lr = _Setting(_check_lr)
+
     def __init__(self, lr: float):
-        if not lr > 0:
-            raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        self.lr = float(lr)
+        self.lr = lr
         self.state: dict = {}
         self.t = 0
+        self._model = None  # name -> weak reference to the array first stepped
 
     def step(self, params: dict, grads: dict) -> None:
+        """Update ``params`` in place from ``grads`` (same names and shapes). Everything is checked
+        before any parameter changes, so a refused step changes nothing, ``t`` included."""
+        grads = self._check_step(params, grads)
+        self._bind(params)
+        self.t += 1
+        for name, p in params.items():
+            self._update(name, p, grads[name])
+
+    def reset(self) -> None:
+        """Forget the state, the step count and the model: the next step starts afresh."""
+        self.state, self.t, self._model = {}, 0, None
+
+    def _check_step(self, params, grads) -> dict:
+        for arg, value in (("params", params), ("grads", grads)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{arg} must be a dict of arrays, got {type(value).__name__}.")
         if params.keys() != grads.keys():
             raise ValueError(f"params and grads must have the same names, got {sorted(params)} "
                              f"and {sorted(grads)}.")
+        checked = {}
         for name, p in params.items():
-            if grads[name].shape != p.shape:
-                raise ValueError(f"grad {name} has shape {grads[name].shape}, param has "
-                                 f"{p.shape}.")
-        self.t += 1  # only once every check has passed: a refused step changes nothing
-        for name, p in params.items():
-            self._update(name, p, grads[name])
+            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+                got = f"dtype {p.dtype}" if isinstance(p, np.ndarray) else type(p).__name__
+                raise TypeError(f"param {name} must be a float array, updated in place, got {got}; "
+                                f"convert it before training: params[{name!r}] = "
+                                f"np.asarray(params[{name!r}], dtype=np.float32).")
+            if not p.flags.writeable:
+                raise ValueError(f"param {name} is read-only, so it cannot be updated in place; "
+                                 f"give a writable copy: params[{name!r}] = "
+                                 f"params[{name!r}].copy().")
+            g = _check_array(grads[name], f"grad {name}", kinds="iuf", finite=False)
+            if g.shape != p.shape:
+                raise ValueError(f"grad {name} has shape {g.shape}, param has {p.shape}.")
+            checked[name] = g
+        return checked
+
+    def _bind(self, params) -> None:
+        """Tie the state to the arrays of the first model stepped; refuse any other arrays."""
+        if self._model is None:
+            self._model = {name: weakref.ref(p) for name, p in params.items()}
+            return
+        other = next((name for name in params
+                      if name not in self._model or self._model[name]() is not params[name]),
+                     None)
+        if other is None and len(params) == len(self._model):
+            return
+        what = (f"params[{other!r}] is not the array it updated before" if other is not None
+                else f"the names differ ({sorted(self._model)} before)")
+        raise ValueError(
+            f"this {type(self).__name__} already trained another model for {self.t} steps, and "
+            f"its state (velocities, step count) would carry over: {what} (a new model, or an "
+            f"array replaced instead of updated in place). Create one optimizer per model, e.g. "
+            f"nn.{type(self).__name__}(lr={self.lr:g}), or call optimizer.reset() first.")
 
     def _zeros(self, name, p, key="v"):
         """The state array ``key`` of parameter ``name``, created as zeros on first use."""
@@ -952,7 +1627,8 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self):
-        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items() if k not in ("state", "t"))
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items()
+                           if k not in ("state", "t") and not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
 
 
@@ -967,8 +1643,10 @@ class Momentum(Optimizer):
     """Classical (heavy-ball) momentum: v <- beta * v - lr * g;  theta <- theta + v.
 
     The velocity accumulates whole steps: with a constant gradient the step grows to
-    ``lr / (1 - beta)``, ten times plain SGD's for beta = 0.9.
+    ``lr / (1 - beta)``, ten times plain SGD's for beta = 0.9. ``beta`` is in [0, 1).
     """
+
+    beta = _Setting(_check_decay)
 
     def __init__(self, lr: float, beta: float = 0.9):
         super().__init__(lr)
@@ -1012,7 +1690,13 @@ class Nesterov(Momentum):
 
 
 class RMSProp(Optimizer):
-    """s <- rho * s + (1 - rho) * g^2;  theta <- theta - lr * g / (sqrt(s) + eps)"""
+    """s <- rho * s + (1 - rho) * g^2;  theta <- theta - lr * g / (sqrt(s) + eps)
+
+    ``rho`` is in [0, 1), ``eps`` positive.
+    """
+
+    rho = _Setting(_check_decay)
+    eps = _Setting(_check_eps)
 
     def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8):
         super().__init__(lr)
@@ -1030,8 +1714,12 @@ class Adam(Optimizer):
     v_hat = v / (1 - b2^t);  theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 
     The bias correction undoes the pull of the zero-initialised averages towards 0 in the first
-    steps.
+    steps. ``beta1`` and ``beta2`` are in [0, 1), ``eps`` positive.
     """
+
+    beta1 = _Setting(_check_decay)
+    beta2 = _Setting(_check_decay)
+    eps = _Setting(_check_eps)
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
@@ -1054,25 +1742,53 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "ema_momentum": EMAMomentum,
               "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}
 
 
+class _Schedule:
+    """A learning-rate schedule: ``schedule(epoch)`` is the rate of epoch ``epoch`` (from 0). Its
+    repr names the helper and the arguments that made it, for fit's messages."""
+
+    def __init__(self, rate: Callable[[int], float], description: str):
+        self._rate, self._description = rate, description
+
+    def __call__(self, epoch):
+        return self._rate(epoch)
+
+    def __repr__(self):
+        return self._description
+
+
 def constant_lr(lr0: float) -> Callable[[int], float]:
-    """Schedule that keeps ``lr0`` for every epoch."""
-    return lambda epoch: lr0
+    """Schedule that keeps ``lr0`` (positive) for every epoch."""
+    _check_lr(lr0, "lr0")
+    return _Schedule(lambda epoch: lr0, f"constant_lr({lr0!r})")
 
 
 def step_decay(lr0: float, drop: float = 0.5, every: int = 5) -> Callable[[int], float]:
-    """lr(epoch) = lr0 * drop ** (epoch // every): multiply by ``drop`` every ``every`` epochs."""
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}.")
-    return lambda epoch: lr0 * drop ** (epoch // every)
+    """lr(epoch) = lr0 * drop ** (epoch // every): multiply by ``drop`` (in (0, 1]) every
+    ``every`` epochs."""
+    _check_lr(lr0, "lr0")
+    _check_real(drop, "drop", 0.0, 1.0, high_closed=True,
+                hint="; it multiplies the rate every `every` epochs, 0.5 halves it")
+    _check_int(every, "every")
+    return _Schedule(lambda epoch: lr0 * drop ** (epoch // every),
+                     f"step_decay(lr0={lr0!r}, drop={drop!r}, every={every!r})")
 
 
 def cosine_decay(lr0: float, total: int, lr_min: float = 0.0) -> Callable[[int], float]:
     """lr(epoch) = lr_min + (lr0 - lr_min) * (1 + cos(pi * epoch / total)) / 2, from lr0 at
-    epoch 0 down to lr_min at epoch ``total`` (and after)."""
-    if total < 1:
-        raise ValueError(f"total must be at least 1, got {total}.")
-    return lambda epoch: lr_min + 0.5 * (lr0 - lr_min) * (1 + math.cos(math.pi * min(epoch, total)
-                                                                        / total))
+    epoch 0 down to lr_min (in [0, lr0]) at epoch ``total`` (and after). With the default
+    lr_min = 0, train for at most ``total`` epochs: fit refuses a learning rate of 0."""
+    _check_lr(lr0, "lr0")
+    _check_int(total, "total", hint=" (the number of epochs the decay takes)")
+    _check_real(lr_min, "lr_min", 0.0, lr0, low_closed=True, high_closed=True,
+                hint="; it is the rate the schedule decays to, from lr0")
+    return _Schedule(lambda epoch: lr_min + 0.5 * (lr0 - lr_min)
+                     * (1 + math.cos(math.pi * min(epoch, total) / total)),
+                     f"cosine_decay(lr0={lr0!r}, total={total!r}, lr_min={lr_min!r})")
+
+
+def _describe(schedule) -> str:
+    return (repr(schedule) if isinstance(schedule, _Schedule)
+            else getattr(schedule, "__qualname__", repr(schedule)))
 
 
 # =================================================================================================
@@ -1080,12 +1796,39 @@ def cosine_decay(lr0: float, total: int, lr_min: float = 0.0) -> Callable[[int],
 # =================================================================================================
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or inf during training. ``history`` holds the epochs completed
-    before it happened (the same dict ``fit`` returns), so a sweep can still plot them."""
+    """The training blew up: the loss became NaN or inf, or an epoch ended with a validation
+    loss far above that of guessing (see ``fit``). ``history`` holds the epochs completed before
+    (the same dict ``fit`` returns; for a loss far too large, that epoch too), so a sweep can
+    still plot them."""
 
     def __init__(self, message: str, history: dict | None = None):
         super().__init__(message)
         self.history = history if history is not None else {}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """``fit`` was interrupted (Ctrl-C, or the notebook's stop button). ``history`` holds the
+    epochs completed before, as ``fit`` would have returned them: catch it
+    (``except KeyboardInterrupt as err: history = err.history``) or, after the cell, read
+    ``sys.last_value.history``. It is a KeyboardInterrupt, so it still stops everything."""
+
+    def __init__(self, message: str, history: dict):
+        super().__init__(message)
+        self.history = history
+
+
+class UnscaledInputWarning(UserWarning):
+    """``fit``'s training inputs look like raw pixel values rather than values in [0, 1]."""
+
+
+#: ``fit`` stops with TrainingDivergedError when an epoch ends with a validation loss above this
+#: many times ln(C), the loss of guessing uniformly among C classes (230 for MNIST); or above ten
+#: times ln(C) and a hundred times the best epoch so far. A run that explodes and recovers within
+#: an epoch (SGD at lr 10 on MNIST ends its first epoch at chance, loss about 2.5) goes on.
+DIVERGENCE_FACTOR = 100
+
+_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                 "train_seconds", "eval_seconds")
 
 
 def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, epochs: int,
@@ -1099,6 +1842,12 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     epoch (epoch counted from 1) and its time is in neither ``train_seconds`` nor
     ``eval_seconds``: use it to record anything extra, such as the test accuracy in a benchmark.
 
+    Every argument is checked once, before the first step. ``X_train`` and ``X_val`` are
+    converted to the parameters' dtype (a float32 model trains in float32 whatever the data's
+    dtype) and must be finite; training inputs that look like raw pixels (non-negative, maximum
+    above 1.5) give an ``UnscaledInputWarning``. ``optimizer`` is an object with
+    ``step(params, grads)`` and a positive ``lr``; a schedule must return positive rates.
+
     Returns
     -------
     history : dict of lists, one entry per epoch: ``epoch`` (1, 2, ...), ``train_loss`` and
@@ -1108,48 +1857,126 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     Raises
     ------
     TrainingDivergedError
-        When the loss becomes NaN or inf, with the epoch, batch and advice; its ``history``
+        When the loss becomes NaN or inf, or an epoch ends with a validation loss far above
+        that of guessing (``DIVERGENCE_FACTOR``), with the epoch and advice; its ``history``
         attribute holds the epochs completed before.
+    TrainingInterrupted
+        On Ctrl-C (a KeyboardInterrupt); its ``history`` attribute holds the completed epochs.
     """
+    X_train, y_train, X_val, y_val = _check_fit_data(params, X_train, y_train, X_val, y_val)
     _check_activation(activation)
-    y_train = _check_labels(y_train, params[f"W{num_layers(params)}"].shape[1], "y_train",
-                            n=len(X_train))
-    rng = np.random.default_rng(rng)
-    history = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
-                               "train_seconds", "eval_seconds")}
-    for epoch in range(epochs):
-        if schedule is not None:
-            # A NumPy-scalar lr would promote float32 updates to float64 under NumPy 2.
-            optimizer.lr = float(schedule(epoch))
-        start = time.perf_counter()
-        loss_sum = correct = 0.0
-        batches = iterate_minibatches(X_train, y_train, batch_size, rng=rng)
-        for batch, (X_batch, y_batch) in enumerate(batches):
-            logits, caches = mlp_forward(params, X_batch, activation)
-            if not np.isfinite(logits).all():
-                raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
-            loss, dlogits = softmax_cross_entropy(logits, y_batch)
-            optimizer.step(params, mlp_backward(dlogits, caches))
-            loss_sum += loss * len(y_batch)
-            correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
-        train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        val_logits = predict_logits(params, X_val, activation)
-        if not np.isfinite(val_logits).all():  # the epoch's last update blew up
-            raise TrainingDivergedError(_diverged_message(epoch, batch, optimizer), history)
-        val_loss = cross_entropy(val_logits, np.asarray(y_val))
-        val_acc = accuracy(np.asarray(y_val), val_logits.argmax(axis=1))
-        _append(history, epoch=epoch + 1, train_loss=loss_sum / len(X_train),
-                train_acc=correct / len(X_train), val_loss=val_loss, val_acc=val_acc,
-                lr=optimizer.lr, train_seconds=train_seconds,
-                eval_seconds=time.perf_counter() - start)
-        if callback is not None:
-            callback(epoch + 1, params)
-        if verbose:
-            print(f"epoch {epoch + 1:3d}/{epochs}  train loss {loss_sum / len(X_train):.4f}  "
-                  f"val loss {val_loss:.4f}  val acc {100 * val_acc:.2f}%  "
-                  f"({train_seconds:.1f} s)", file=sys.stdout, flush=True)
+    _check_callable(schedule, "schedule", "nn.cosine_decay(0.1, total=10)")
+    _check_callable(callback, "callback", "lambda epoch, params: print(epoch)")
+    _check_optimizer(optimizer, schedule)
+    epochs, batch_size = _check_int(epochs, "epochs"), _check_int(batch_size, "batch_size")
+    rng = _make_rng(rng)
+    hint = _unscaled_hint(X_train)
+    num_classes = params[f"W{len(params) // 2}"].shape[1]
+    history = {k: [] for k in _HISTORY_KEYS}
+    try:
+        for epoch in range(epochs):
+            if schedule is not None:
+                optimizer.lr = _scheduled_lr(schedule, epoch)
+            start = time.perf_counter()
+            train_loss, train_acc, batch = _train_epoch(params, X_train, y_train, optimizer,
+                                                        activation, batch_size, rng)
+            train_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            val_logits = (None if math.isnan(train_loss)  # a batch blew up: stop at once
+                          else _predict_logits(params, X_val, activation, 10_000))
+            if val_logits is None or not np.isfinite(val_logits).all():
+                raise TrainingDivergedError(_diverged_message(
+                    f"the loss became NaN or inf at epoch {epoch + 1}, batch {batch + 1}",
+                    optimizer, schedule, epoch, hint), history)
+            val_loss = cross_entropy(val_logits, y_val)
+            val_acc = accuracy(y_val, val_logits.argmax(axis=1))
+            _append(history, epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc,
+                    val_loss=val_loss, val_acc=val_acc, lr=optimizer.lr,
+                    train_seconds=train_seconds, eval_seconds=time.perf_counter() - start)
+            if verbose:
+                print(f"epoch {epoch + 1:3d}/{epochs}  train loss {train_loss:.4f}  "
+                      f"val loss {val_loss:.4f}  val acc {100 * val_acc:.2f}%  "
+                      f"({train_seconds:.1f} s)", file=sys.stdout, flush=True)
+            blown_up = _divergence(history["val_loss"], num_classes, epoch)
+            if blown_up:
+                raise TrainingDivergedError(
+                    _diverged_message(blown_up, optimizer, schedule, epoch, hint), history)
+            if callback is not None:
+                callback(epoch + 1, params)
+    except KeyboardInterrupt as err:
+        if isinstance(err, TrainingInterrupted):
+            raise
+        done = len(history["epoch"])
+        raise TrainingInterrupted(
+            f"training interrupted in epoch {done + 1} of {epochs}; the history of the {done} "
+            "completed epoch(s) is in this exception's .history (after the cell: "
+            "sys.last_value.history).", history) from None
     return history
+
+
+def _scheduled_lr(schedule, epoch: int) -> float:
+    return _check_lr(schedule(epoch), f"schedule({epoch}), the rate of epoch {epoch + 1},",
+                     hint=f"; fix {_describe(schedule)}")
+
+
+def _check_fit_data(params, X_train, y_train, X_val, y_val):
+    """The training and validation data, checked against the model and converted to its dtype."""
+    L = _check_params(params)
+    num_classes = params[f"W{L}"].shape[1]
+    X_train = _check_inputs(X_train, params, "X_train", nonempty=True)
+    y_train = _check_labels(y_train, num_classes, "y_train", n=len(X_train))
+    X_val = _check_inputs(X_val, params, "X_val", nonempty=True)
+    y_val = _check_labels(y_val, num_classes, "y_val", n=len(X_val))
+    return X_train, y_train, X_val, y_val
+
+
+def _check_optimizer(optimizer, schedule) -> None:
+    """An optimizer object: a ``step(params, grads)`` method and a learning rate ``lr``."""
+    if isinstance(optimizer, type):
+        prefix = "nn." if optimizer.__module__ == __name__ else ""
+        raise TypeError(f"optimizer must be an optimizer object, got the class "
+                        f"{optimizer.__name__} itself; create one with its learning rate, e.g. "
+                        f"optimizer={prefix}{optimizer.__name__}(lr=0.1).")
+    if isinstance(optimizer, str):
+        use = (f"nn.OPTIMIZERS[{optimizer.lower()!r}](lr=...)" if optimizer.lower() in OPTIMIZERS
+               else f"one of nn.OPTIMIZERS {sorted(OPTIMIZERS)} with a learning rate")
+        raise TypeError(f"optimizer must be an optimizer object such as nn.Adam(1e-3), got the "
+                        f"string {optimizer!r}; use {use}.")
+    if not callable(getattr(optimizer, "step", None)) or not hasattr(optimizer, "lr"):
+        raise TypeError(f"optimizer must have a step(params, grads) method and a learning rate "
+                        f"lr, like nn.SGD(0.1), got {optimizer!r} ({type(optimizer).__name__}).")
+    if schedule is None:
+        _check_lr(optimizer.lr, "optimizer.lr")
+
+
+def _unscaled_hint(X: np.ndarray, name: str = "X_train") -> str:
+    """When X looks like raw pixels (non-negative, maximum above 1.5): warn once, and return the
+    hint for a divergence message; else ""."""
+    low, high = X.min(), X.max()
+    if low < 0 or high <= 1.5:
+        return ""
+    hint = (f"{name} ranges from {low:g} to {high:g}: if these are pixels, scale them to [0, 1] "
+            "(nn.scale_pixels, or divide by 255), since unscaled inputs make the first updates "
+            "huge")
+    warnings.warn(hint + ".", UnscaledInputWarning, stacklevel=3)
+    return hint
+
+
+def _train_epoch(params, X, y, optimizer, activation, batch_size, rng):
+    """One pass over (X, y) in shuffled mini-batches. Returns the running means of the loss and
+    the accuracy (measured before each update) and the index of the last batch; NaN means for
+    an epoch cut short by NaN or inf logits."""
+    loss_sum = correct = 0.0
+    batches = iterate_minibatches(X, y, batch_size, rng=rng)
+    for batch, (X_batch, y_batch) in enumerate(batches):
+        logits, caches = _mlp_forward(params, X_batch, activation)
+        if not np.isfinite(logits).all():
+            return math.nan, math.nan, batch
+        loss, dlogits = softmax_cross_entropy(logits, y_batch)
+        optimizer.step(params, mlp_backward(dlogits, caches))
+        loss_sum += loss * len(y_batch)
+        correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
+    return loss_sum / len(X), correct / len(X), batch
 
 
 def _append(history: dict, **values) -> None:
@@ -1157,12 +1984,33 @@ def _append(history: dict, **values) -> None:
         history[key].append(value)
 
 
-def _diverged_message(epoch: int, batch: int, optimizer: Optimizer) -> str:
-    return (f"the loss became NaN or inf at epoch {epoch + 1}, batch {batch + 1}, with "
-            f"{optimizer!r}. The updates are too large: lower the learning rate (try "
-            f"lr={optimizer.lr / 10:g}), check that the inputs are scaled to [0, 1], and "
-            "re-initialise the parameters before training again (they now hold huge, inf or NaN "
-            "values).")
+def _divergence(val_losses: list, num_classes: int, epoch: int) -> str:
+    """What shows that the training has blown up even though no value became NaN, or ""."""
+    chance, last = math.log(num_classes), val_losses[-1]
+    if not math.isfinite(last):
+        return (f"the validation loss became {last} after epoch {epoch + 1} (the logits are so "
+                "large that the loss overflows)")
+    if last > DIVERGENCE_FACTOR * chance:
+        return (f"the validation loss reached {last:.4g} after epoch {epoch + 1}, more than "
+                f"{DIVERGENCE_FACTOR} times the {chance:.3g} of guessing uniformly among "
+                f"{num_classes} classes")
+    best = min(val_losses[:-1], default=math.inf)
+    if last > 10 * chance and last > 100 * best:
+        return (f"the validation loss grew from {best:.4g} to {last:.4g} after epoch "
+                f"{epoch + 1}, more than a hundredfold")
+    return ""
+
+
+def _diverged_message(what: str, optimizer, schedule, epoch: int, hint: str) -> str:
+    lr = optimizer.lr
+    if schedule is None:
+        advice = f"lower the learning rate (try lr={lr / 10:g})"
+    else:
+        advice = (f"lower the learning rate, which the schedule {_describe(schedule)} set to "
+                  f"{lr:g} for epoch {epoch + 1} (make it start ten times lower)")
+    return (f"{what}, with {optimizer!r}. The updates are too large: {advice}, "
+            f"{hint or 'check that the inputs are scaled to [0, 1]'}, and re-initialise the "
+            "parameters before training again (they now hold huge, inf or NaN values).")
 
 
 # =================================================================================================
@@ -1170,10 +2018,24 @@ def _diverged_message(epoch: int, batch: int, optimizer: Optimizer) -> str:
 # =================================================================================================
 
 def predict_logits(params: dict, X, activation: str = "relu", batch_size: int = 10_000):
-    """Logits (N, C) for X (N, D), computed in batches so memory stays small."""
-    parts = [mlp_forward(params, X[i:i + batch_size], activation)[0]
+    """Logits (N, C) for X (N, D), computed in batches so memory stays small. A model or inputs
+    whose logits are not all finite (NaN or inf parameters, or an overflow) are refused."""
+    _check_activation(activation)
+    _check_params(params)
+    X = _check_inputs(X, params)
+    logits = _predict_logits(params, X, activation, _check_int(batch_size, "batch_size"))
+    if not np.isfinite(logits).all():
+        raise ValueError(_nonfinite_message(
+            logits, "the logits", "The inputs and parameters are finite, so the forward pass "
+            "overflowed: the weights are far too large (a training run that blew up?)."))
+    return logits
+
+
+def _predict_logits(params: dict, X: np.ndarray, activation: str, batch_size: int):
+    """``predict_logits`` without the checks; (0, C) for an empty X."""
+    parts = [_mlp_forward(params, X[i:i + batch_size], activation)[0]
              for i in range(0, len(X), batch_size)]
-    return np.concatenate(parts)
+    return np.concatenate(parts) if parts else _mlp_forward(params, X, activation)[0]
 
 
 def predict(params: dict, X, activation: str = "relu") -> np.ndarray:
@@ -1182,23 +2044,31 @@ def predict(params: dict, X, activation: str = "relu") -> np.ndarray:
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Share of equal labels, in [0, 1]."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+    """Share of equal labels, in [0, 1]; both are integer labels (N,), N >= 1."""
+    shapes = np.shape(y_true), np.shape(y_pred)
+    if shapes[0] != shapes[1] or len(shapes[0]) != 1:
         raise ValueError(f"accuracy compares two label vectors of the same shape (N,), got "
-                         f"{y_true.shape} and {y_pred.shape}.")
+                         f"{shapes[0]} and {shapes[1]}.")
+    y_true = _check_labels(y_true, None, "y_true")
+    y_pred = _check_labels(y_pred, None, "y_pred")
+    if len(y_true) == 0:
+        raise ValueError("the accuracy of no samples is undefined: y_true and y_pred are empty.")
     return float(np.mean(y_true == y_pred))
 
 
 def evaluate(params: dict, X, y, activation: str = "relu"):
-    """Mean cross-entropy and accuracy of the model on (X, y)."""
-    logits = predict_logits(params, X, activation)
-    y = np.asarray(y)
+    """Mean cross-entropy and accuracy of the model on (X, y), N >= 1."""
+    _check_activation(activation)
+    L = _check_params(params)
+    X = _check_inputs(X, params, nonempty=True)
+    y = _check_labels(y, params[f"W{L}"].shape[1], n=len(X))
+    logits = _predict_logits(params, X, activation, 10_000)
     return cross_entropy(logits, y), accuracy(y, logits.argmax(axis=1))
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:
     """Counts (C, C): entry [i, j] is how many samples of class i were predicted as j."""
+    num_classes = _check_int(num_classes, "num_classes")
     y_true = _check_labels(y_true, num_classes, "y_true")
     y_pred = _check_labels(y_pred, num_classes, "y_pred", n=len(y_true))
     counts = np.bincount(y_true.astype(np.int64) * num_classes + y_pred,
@@ -1210,11 +2080,26 @@ def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:
 # Saving and loading parameters (taught in 05_training)
 # =================================================================================================
 
+def _check_file_path(path, name: str) -> Path:
+    """``path`` as a Path with ``~`` expanded; refuses "" and anything that is not a path."""
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise TypeError(f"{name} must be a file name, as a str or pathlib.Path, such as "
+                        f"'model.npz', got {path!r}.")
+    return Path(path).expanduser()
+
+
 def save_params(path, params: dict) -> Path:
     """Save ``params`` to ``path`` as an ``.npz`` archive, atomically (temporary file in the same
-    folder, then rename), so an interrupted save never leaves a broken file."""
+    folder, then rename), so an interrupted save never leaves a broken file.
+
+    ``~`` is expanded; a symlink at ``path`` is written through; a new file gets the usual
+    permissions (0666 minus the umask), a replaced one keeps its own. Parameters that
+    ``load_params`` would refuse (names, shapes, dtypes other than one of float32 and float64)
+    are refused before anything is written. Errors name ``path`` and the fix (a full disk, a
+    missing folder).
+    """
     num_layers(params)
-    path = Path(path)
+    path = _check_file_path(path, "path")
     arrays = {k: np.asarray(v) for k, v in params.items()}
     _write_atomically(path, lambda f: np.savez(f, **arrays))
     return path
@@ -1224,9 +2109,11 @@ def load_params(path, layer_sizes=None) -> dict:
     """Load parameters saved by ``save_params``, checking names, shapes and dtypes.
 
     With ``layer_sizes`` (e.g. ``[784, 128, 10]``) the shapes must match that architecture.
-    Never unpickles: object arrays are refused.
+    Never unpickles: object arrays are refused. ``~`` is expanded.
     """
-    path = Path(path)
+    path = _check_file_path(path, "path")
+    if layer_sizes is not None:
+        layer_sizes = _check_layer_sizes(layer_sizes)
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):  # an .npy file holds one array
@@ -1243,12 +2130,8 @@ def load_params(path, layer_sizes=None) -> dict:
                          f"named arrays written by save_params): {reason}.") from None
     try:
         L = num_layers(params)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from None
-    for name, value in params.items():
-        if value.dtype not in (np.float32, np.float64):
-            raise ValueError(f"{path}: {name} has dtype {value.dtype}, expected float32 or "
-                             "float64.")
     if layer_sizes is not None:
         sizes = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, L + 1)]
         if sizes != list(layer_sizes):
@@ -1259,6 +2142,8 @@ def load_params(path, layer_sizes=None) -> dict:
 
 def count_params(params: dict) -> int:
     """Total number of scalars in ``params``."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}.")
     return int(sum(np.asarray(v).size for v in params.values()))
 
 
