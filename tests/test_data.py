@@ -8,144 +8,15 @@ other URL fails the test. Tests on the real data are skipped unless ``$MNIST_DAT
 
 import gzip
 import hashlib
-import http.server
 import os
-import socket
-import struct
-import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nn_helpers as nn
-
-NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
-# -------------------------------------------------------------------------------------------------
-# Helpers and fixtures
-# -------------------------------------------------------------------------------------------------
-
-def idx_bytes(array, type_code=0x08):
-    """The IDX encoding of ``array``, written independently of nn.parse_idx."""
-    big_endian = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    array = np.asarray(array)
-    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(big_endian[type_code]).tobytes()
-
-
-def leftovers(folder: Path):
-    """Names of the files in ``folder`` (none when it does not exist)."""
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-@pytest.fixture(autouse=True)
-def local_network_only(monkeypatch):
-    """Fail any test that would open a URL anywhere but 127.0.0.1."""
-    real_urlopen = urllib.request.urlopen
-
-    def guarded(url, *args, **kwargs):
-        host = urllib.parse.urlsplit(url if isinstance(url, str) else url.full_url).hostname
-        if host != "127.0.0.1":
-            raise AssertionError(f"test tried to open {url}; only 127.0.0.1 is allowed")
-        return real_urlopen(url, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", guarded)
-
-
-class TinyMNIST:
-    """Four small IDX files with MNIST's names, registered in nn.MNIST_FILES."""
-
-    def __init__(self, monkeypatch):
-        rng = np.random.default_rng(1)
-        # non-square images so that a transposed reshape shows up
-        self.arrays = {
-            NAMES[0]: rng.integers(0, 256, size=(7, 4, 3), dtype=np.uint8),
-            NAMES[1]: rng.integers(0, 10, size=7, dtype=np.uint8),
-            NAMES[2]: rng.integers(0, 256, size=(3, 4, 3), dtype=np.uint8),
-            NAMES[3]: rng.integers(0, 10, size=3, dtype=np.uint8),
-        }
-        self.raw = {name: idx_bytes(a) for name, a in self.arrays.items()}
-        self.gz = {name: gzip.compress(raw, mtime=0) for name, raw in self.raw.items()}
-        self.sha = {name: hashlib.sha256(raw).hexdigest() for name, raw in self.raw.items()}
-        monkeypatch.setattr(nn, "MNIST_FILES", {
-            name: (a.shape, self.sha[name]) for name, a in self.arrays.items()})
-
-    def write(self, folder: Path, names=NAMES):
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (folder / name).write_bytes(self.gz[name])
-        return folder
-
-    def check(self, arrays):
-        assert len(arrays) == 4
-        for name, got in zip(NAMES, arrays):
-            want = self.arrays[name]
-            assert got.dtype == np.uint8 and got.shape == want.shape, name
-            np.testing.assert_array_equal(got, want, err_msg=name)
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    """A clean search path: no $MNIST_DATA_DIR, the cache inside tmp_path."""
-    monkeypatch.delenv(nn.DATA_ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return tmp_path
-
-
-@pytest.fixture
-def tiny(monkeypatch, env):
-    return TinyMNIST(monkeypatch)
-
-
-@pytest.fixture
-def mirror():
-    """Factory: ``mirror(routes)`` serves ``{file name: bytes}`` over HTTP on 127.0.0.1 (404 for
-    anything else) and returns ``(base_url, requested_paths)``."""
-    servers = []
-
-    def start(routes):
-        requested = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                requested.append(self.path)
-                body = routes.get(self.path.rsplit("/", 1)[-1])
-                if body is None:
-                    self.send_error(404, "Not Found")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/mnist/", requested
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def closed_port_url():
-    """A URL on 127.0.0.1 where nothing listens: connecting is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/mnist/"
-
+from mnist_fakes import NAMES, idx_bytes, leftovers
 
 # -------------------------------------------------------------------------------------------------
 # parse_idx

@@ -3,7 +3,7 @@ silently wrong, nothing hangs, nothing is left behind.
 
 One section per class of fault of the robustness issue: downloads and files, numbers, everything
 else (the messages of bad arguments), optimizers and schedules, training with fit. Downloads only
-ever talk to servers on 127.0.0.1 started here (the fixtures come from test_data.py, which also
+ever talk to servers on 127.0.0.1 started here (the fixtures come from conftest.py, which also
 fails any test that opens another URL); every network test bounds its own run time, so a hang
 shows up as a failure, not as a stuck suite.
 """
@@ -27,8 +27,7 @@ import numpy as np
 import pytest
 
 import nn_helpers as nn
-from test_data import (NAMES, TinyMNIST, closed_port_url, env, leftovers,  # noqa: F401
-                       local_network_only, mirror, tiny)
+from mnist_fakes import NAMES, leftovers
 
 try:
     import fcntl
