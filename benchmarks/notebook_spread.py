@@ -37,6 +37,11 @@ import numpy as _np
 def _spread_scalars(namespace):
     found = {}
     def add(name, value):
+        try:
+            record(name, value)
+        except (TypeError, ValueError):  # a list of arrays, say: not a scalar result
+            pass
+    def record(name, value):
         if isinstance(value, (bool, _np.bool_)):
             return
         if isinstance(value, _numbers.Real):
