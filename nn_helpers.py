@@ -1281,7 +1281,8 @@ def check_exercise(name: str, got, expected, *, rtol: float = 1e-5, atol: float 
 def _answer_difference(got, expected, rtol: float, atol: float) -> str | None:
     """What is wrong with ``got`` as an answer that should equal ``expected``; None if nothing."""
     if got is None and expected is not None:
-        return "the answer is None: did a function forget to `return` its result?"
+        return ("the answer is None: replace None with your answer, or, if a function computes "
+                "it, did the function forget to `return` its result?")
     if isinstance(expected, dict):
         return _dict_difference(got, expected, rtol, atol)
     if isinstance(expected, (list, tuple)):
@@ -1452,7 +1453,8 @@ def _dtype_problem(got: np.dtype, expected: np.dtype) -> str | None:
     if expected.kind in "iu":
         if got.kind in "iu":
             return None
-        return f"expected {_dtype_words(expected)}, got {_dtype_words(got)}; convert with .astype(...)."
+        return (f"expected {_dtype_words(expected)}, got {_dtype_words(got)}; convert with "
+                ".astype(...).")
     if got == expected or (expected.kind not in "fcb" and got.kind == expected.kind):
         return None
     if got.kind == expected.kind:
@@ -1544,7 +1546,8 @@ def _first_problems(problems: list, total: int, what: str, name: Callable) -> st
         return f"{what[:-1]} {name(first)}: {message}"
     names = ", ".join(name(item) for item, _ in problems[:5])
     more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return f"{len(problems)} of {total} {what} differ ({names}{more}); {what[:-1]} {name(first)}: {message}"
+    return (f"{len(problems)} of {total} {what} differ ({names}{more}); "
+            f"{what[:-1]} {name(first)}: {message}")
 
 
 def _text_difference(got, expected: str) -> str | None:
