@@ -190,7 +190,7 @@ def _check_problems(nb, exercise: Exercise, tree: ast.Module, visible: set,
     where = f"{exercise.notebook}, exercise {exercise.id}"
     own = [parse_cell(nb.cells[i].source, where) for i in exercise.solutions]
     functions = {n for solution in own for n in defined_functions(solution)}
-    read_by_solution = set().union(*(read_names(solution) for solution in own))
+    tried_on = set().union(*(_arguments_of_calls(solution, functions) for solution in own))
     text = nb.cells[exercise.cell].source
     problems = []
     for name in sorted(read_names(tree) - visible):
@@ -201,7 +201,7 @@ def _check_problems(nb, exercise: Exercise, tree: ast.Module, visible: set,
             problems.append(f"its check reads `{name}`, which only the solution of exercise "
                             f"{maker.id} creates: make it in a visible cell (blanked, the check "
                             "raises NameError).")
-        elif name not in functions and name in read_by_solution:
+        elif name not in functions and name in tried_on:
             problems.append(f"its check reads `{name}`, an input that only its solution cell "
                             "creates: make it in a visible cell before the solution (blanked, "
                             "the check raises NameError).")
@@ -224,6 +224,17 @@ def _repeated_solution_lines(nb, exercise: Exercise) -> list[str]:
         if repeated:
             return [f"its check cell repeats a line of the solution (`{repeated[0]}`)."]
     return []
+
+
+def _arguments_of_calls(tree: ast.Module, functions: set) -> set[str]:
+    """Names passed to a call of one of ``functions``: the inputs a solution tries itself on."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+                node.func.id in functions):
+            for argument in [*node.args, *(k.value for k in node.keywords)]:
+                names |= read_names(ast.Module(body=[ast.Expr(argument)], type_ignores=[]))
+    return names
 
 
 def _check_cell_problems(tree: ast.Module) -> list[str]:

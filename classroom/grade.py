@@ -12,14 +12,18 @@ This runs students' code: grade in an account or a container that holds no secre
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import csv
+import dataclasses
+import functools
 import json
 import math
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,7 +40,9 @@ OUTCOMES = (PASSED, FAILED, ERROR, NOT_RUN)
 WHOLE_FILE = "-"
 FIELDS = ("file", "exercise", "outcome", "message")
 #: Environment variables a kernel may see, besides those starting with NN_.
-PASSED_ENV = ("PATH", "MNIST_DATA_DIR", "PYTHONPATH", "SYSTEMROOT", "LANG", "LC_ALL")
+PASSED_ENV = ("PATH", "MNIST_DATA_DIR", "PYTHONPATH", "SYSTEMROOT", "LANG", "LC_ALL",
+              "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,12 @@ class Row:
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits in seconds: for one cell, and for a whole notebook (kernel start included)."""
+    """What a grading kernel may use: seconds for one cell and for a whole notebook (kernel
+    start included), and BLAS threads (None: the BLAS default, or what the environment says)."""
 
     cell: float = 120.0
     notebook: float = 600.0
+    blas_threads: int | None = None
 
     def __post_init__(self):
         for name in ("cell", "notebook"):
@@ -62,6 +70,9 @@ class Limits:
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"the {name} time limit must be a positive number of seconds, "
                                  f"got {value!r}.")
+        threads = self.blas_threads
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"blas_threads must be a positive integer or None, got {threads!r}.")
 
 
 @dataclass(frozen=True)
@@ -218,7 +229,7 @@ def execute(nb, limits: Limits = Limits()):
     workdir = Path(tempfile.mkdtemp(prefix="classroom-grade-"))
     try:
         run_dir = workdir / "run"
-        (workdir / "home").mkdir()
+        _prepare_home(workdir / "home")
         (workdir / "tmp").mkdir()
         run_dir.mkdir()
         nbformat.write(nb, str(run_dir / "submission.ipynb"))
@@ -229,7 +240,8 @@ def execute(nb, limits: Limits = Limits()):
                                 startup_timeout=min(60, max(1, math.ceil(limits.notebook))))
         client.timeout_func = lambda cell: _cell_timeout(deadline, limits)
         try:
-            with client.setup_kernel(env=kernel_environment(workdir), stdout=subprocess.DEVNULL,
+            with client.setup_kernel(env=kernel_environment(workdir, limits.blas_threads),
+                                     stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL):
                 for index, cell in enumerate(nb.cells):
                     if time.monotonic() >= deadline:
@@ -261,9 +273,38 @@ def _timeout_reason(deadline: float, limits: Limits, index: int) -> str:
     return f"cell {index} ran longer than the cell time limit of {limits.cell:g} s"
 
 
-def kernel_environment(workdir: Path) -> dict:
-    """The environment of a grading kernel: no secrets, a HOME and TMPDIR inside ``workdir``."""
+def _prepare_home(home: Path) -> None:
+    """A fresh HOME for a kernel, with a copy of Matplotlib's font list (building it anew costs
+    about a second per submission; a copy, unlike a shared folder, cannot be tampered with)."""
+    home.mkdir()
+    fonts = _font_cache()
+    if fonts is not None:
+        shutil.copytree(fonts, home / ".cache" / "matplotlib")
+
+
+@functools.lru_cache(maxsize=None)
+def _font_cache() -> Path | None:
+    """Matplotlib's cache folder with its font list, built once per grading process."""
+    folder = Path(tempfile.mkdtemp(prefix="classroom-fonts-"))
+    atexit.register(shutil.rmtree, folder, True)
+    env = {key: os.environ[key] for key in ("PATH", "SYSTEMROOT") if key in os.environ}
+    env.update(HOME=str(folder), XDG_CACHE_HOME=str(folder / ".cache"),
+               MPLCONFIGDIR=str(folder / "config"))
+    try:
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                       timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    cache = folder / ".cache" / "matplotlib"
+    return cache if cache.is_dir() else None
+
+
+def kernel_environment(workdir: Path, blas_threads: int | None = None) -> dict:
+    """The environment of a grading kernel: no secrets, a HOME and TMPDIR inside ``workdir``,
+    and at most ``blas_threads`` BLAS threads when given."""
     env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
+    if blas_threads is not None:
+        env.update(dict.fromkeys(BLAS_THREAD_VARIABLES, str(blas_threads)))
     env.update({key: value for key, value in os.environ.items() if key.startswith("NN_")})
     env.update(HOME=str(workdir / "home"), TMPDIR=str(workdir / "tmp"),
                PYDEVD_DISABLE_FILE_VALIDATION="1", PYTHONDONTWRITEBYTECODE="1")
@@ -335,9 +376,13 @@ def submission_paths(folder: Path) -> list[Path]:
 
 def grade_folder(folder: Path, sources: dict[str, Source], limits: Limits = Limits(),
                  jobs: int = 1, progress=None) -> list[Row]:
-    """The rows of every submission under ``folder``, graded ``jobs`` at a time."""
+    """The rows of every submission under ``folder``, graded ``jobs`` at a time. With several
+    jobs, each kernel's BLAS gets its share of the cores (threads that compete for cores wait on
+    each other and run many times slower)."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}.")
+    if jobs > 1 and limits.blas_threads is None:
+        limits = dataclasses.replace(limits, blas_threads=max(1, (os.cpu_count() or 1) // jobs))
     paths = submission_paths(folder)
     names = [p.relative_to(folder).as_posix() for p in paths]
     results = {}
