@@ -12,11 +12,10 @@ This runs students' code: grade in an account or a container that holds no secre
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
+import contextlib
 import csv
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -102,15 +101,16 @@ def load_sources(notebooks_dir: Path) -> dict[str, Source]:
 # ---- one submission ------------------------------------------------------------------------------
 
 def grade_submission(path: Path, sources: dict[str, Source], limits: Limits = Limits(),
-                     display_name: str | None = None) -> list[Row]:
-    """The rows of one submitted notebook; never raises for anything the submission does."""
+                     display_name: str | None = None, fonts: Path | None = None) -> list[Row]:
+    """The rows of one submitted notebook; never raises for anything the submission does.
+    ``fonts``: a Matplotlib cache folder to copy into the kernel's HOME (see font_cache)."""
     name = display_name or Path(path).name
     try:
         nb, source = _read_submission(Path(path), sources)
     except SubmissionError as err:
         return [Row(name, WHOLE_FILE, ERROR, str(err))]
     checks, problems = _restore_checks(nb, source)
-    executed, stop = execute(nb, limits)
+    executed, stop = execute(nb, limits, fonts)
     rows = [Row(name, exercise, ERROR, problem) for exercise, problem in problems.items()]
     check_cells = {index for cells in checks.values() for index in cells}
     for exercise in source.exercises:
@@ -217,7 +217,7 @@ class Stop:
     reason: str
 
 
-def execute(nb, limits: Limits = Limits()):
+def execute(nb, limits: Limits = Limits(), fonts: Path | None = None):
     """Run ``nb`` in a fresh kernel in a throwaway folder; return it with its outputs and the
     Stop (or None when every cell ran). The kernel is always shut down, the folder removed."""
     from nbclient import NotebookClient
@@ -229,7 +229,7 @@ def execute(nb, limits: Limits = Limits()):
     workdir = Path(tempfile.mkdtemp(prefix="classroom-grade-"))
     try:
         run_dir = workdir / "run"
-        _prepare_home(workdir / "home")
+        _prepare_home(workdir / "home", fonts)
         (workdir / "tmp").mkdir()
         run_dir.mkdir()
         nbformat.write(nb, str(run_dir / "submission.ipynb"))
@@ -273,30 +273,33 @@ def _timeout_reason(deadline: float, limits: Limits, index: int) -> str:
     return f"cell {index} ran longer than the cell time limit of {limits.cell:g} s"
 
 
-def _prepare_home(home: Path) -> None:
-    """A fresh HOME for a kernel, with a copy of Matplotlib's font list (building it anew costs
-    about a second per submission; a copy, unlike a shared folder, cannot be tampered with)."""
+def _prepare_home(home: Path, fonts: Path | None) -> None:
+    """A fresh HOME for a kernel, with a copy of Matplotlib's font list when given (building it
+    anew costs about a second per submission; a copy, unlike a shared folder, cannot be changed
+    by one submission for the next)."""
     home.mkdir()
-    fonts = _font_cache()
-    if fonts is not None:
+    if fonts is not None and fonts.is_dir():
         shutil.copytree(fonts, home / ".cache" / "matplotlib")
 
 
-@functools.lru_cache(maxsize=None)
-def _font_cache() -> Path | None:
-    """Matplotlib's cache folder with its font list, built once per grading process."""
+@contextlib.contextmanager
+def font_cache():
+    """A Matplotlib cache folder holding its font list, built once for a grading run and
+    removed after it; yields None when it cannot be built."""
     folder = Path(tempfile.mkdtemp(prefix="classroom-fonts-"))
-    atexit.register(shutil.rmtree, folder, True)
-    env = {key: os.environ[key] for key in ("PATH", "SYSTEMROOT") if key in os.environ}
-    env.update(HOME=str(folder), XDG_CACHE_HOME=str(folder / ".cache"),
-               MPLCONFIGDIR=str(folder / "config"))
     try:
-        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
-                       timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    cache = folder / ".cache" / "matplotlib"
-    return cache if cache.is_dir() else None
+        env = {key: os.environ[key] for key in ("PATH", "SYSTEMROOT") if key in os.environ}
+        env.update(HOME=str(folder), XDG_CACHE_HOME=str(folder / ".cache"),
+                   MPLCONFIGDIR=str(folder / "config"))
+        try:
+            subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                           timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        cache = folder / ".cache" / "matplotlib"
+        yield cache if cache.is_dir() else None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def kernel_environment(workdir: Path, blas_threads: int | None = None) -> dict:
@@ -385,14 +388,21 @@ def grade_folder(folder: Path, sources: dict[str, Source], limits: Limits = Limi
         limits = dataclasses.replace(limits, blas_threads=max(1, (os.cpu_count() or 1) // jobs))
     paths = submission_paths(folder)
     names = [p.relative_to(folder).as_posix() for p in paths]
+    with font_cache() as fonts:
+        results = _grade_all(paths, names, sources, limits, jobs, fonts, progress)
+    return [row for name in names for row in results[name][0]]
+
+
+def _grade_all(paths, names, sources, limits, jobs, fonts, progress) -> dict:
+    """Each file's (rows, seconds), by name, graded one after another or ``jobs`` at a time."""
     results = {}
     if jobs == 1:
         for path, name in zip(paths, names):
-            results[name] = _timed(path, sources, limits, name)
+            results[name] = _timed(path, sources, limits, name, fonts)
             _report(progress, name, results[name], len(results), len(paths))
     else:
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_timed, path, sources, limits, name): name
+            futures = {pool.submit(_timed, path, sources, limits, name, fonts): name
                        for path, name in zip(paths, names)}
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
@@ -403,12 +413,12 @@ def grade_folder(folder: Path, sources: dict[str, Source], limits: Limits = Limi
                                           f"failed: {type(err).__name__}: {_first_line(err)}")],
                                      0.0)
                 _report(progress, name, results[name], len(results), len(paths))
-    return [row for name in names for row in results[name][0]]
+    return results
 
 
-def _timed(path: Path, sources: dict, limits: Limits, name: str):
+def _timed(path: Path, sources: dict, limits: Limits, name: str, fonts: Path | None):
     start = time.perf_counter()
-    rows = grade_submission(path, sources, limits, name)
+    rows = grade_submission(path, sources, limits, name, fonts)
     return rows, time.perf_counter() - start
 
 

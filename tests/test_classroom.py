@@ -1076,3 +1076,19 @@ def load_sources_from(folder: Path, nb) -> dict:
     notebooks.mkdir()
     nbformat.write(nb, str(notebooks / TOY))
     return load_sources(notebooks)
+
+
+def test_the_commands_say_what_is_missing(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "nowhere"), "--notebooks", str(NOTEBOOKS)]) == 2
+    assert "no such folder of submissions" in capsys.readouterr().err
+    assert main(["student", "--notebooks", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "no notebooks" in capsys.readouterr().err
+
+
+def test_strict_turns_convention_warnings_into_a_failure(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nbformat.write(toy_notebook(correct_check=False), str(notebooks / TOY))
+    assert main(["student", "--notebooks", str(notebooks), "--out", str(tmp_path / "a"),
+                 "--strict"]) == 1
+    assert "01-3 Margin: its check cell computes in the notebook" in capsys.readouterr().err
