@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m classroom", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m classroom",
+                                     description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="{student,grade}")
     student = commands.add_parser("student", help="write the student edition of every notebook")
     student.add_argument("--out", type=Path, default=DEFAULT_OUT,
