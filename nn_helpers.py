@@ -2153,32 +2153,313 @@ def count_params(params: dict) -> int:
 
 def check_exercise(name: str, got, expected, *, rtol: float = 1e-5, atol: float = 1e-8,
                    hint: str = "") -> None:
-    """Compare an exercise answer with the expected value; print a confirmation when right,
-    raise ``AssertionError`` with what differs (type, shape, dtype or values) and a hint when not.
-    """
-    def fail(msg):
-        raise AssertionError(f"{name}: {msg}" + (f"\nHint: {hint}" if hint else ""))
+    """Compare an exercise answer with the expected value: print ``Correct: {name}`` when they
+    agree, raise ``AssertionError`` saying what differs (and ``hint``) when they do not.
 
-    if got is None:
-        fail("your answer is None; did the function forget to `return` its result?")
-    if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
-        got_arr, exp_arr = np.asarray(got), np.asarray(expected)
-        if got_arr.shape != exp_arr.shape:
-            fail(f"expected shape {exp_arr.shape}, got shape {got_arr.shape}.")
-        if exp_arr.dtype.kind in "biu" and got_arr.dtype.kind == "f":
-            fail(f"expected integers ({exp_arr.dtype}), got floats ({got_arr.dtype}).")
-        if exp_arr.dtype.kind == "f" or got_arr.dtype.kind == "f":
-            close = np.isclose(got_arr, exp_arr, rtol=rtol, atol=atol)
-        else:
-            close = got_arr == exp_arr
-        if not np.all(close):
-            first = np.unravel_index(np.argmin(close), close.shape) if close.ndim else ()
-            fail(f"{np.size(close) - np.count_nonzero(close)} of {np.size(close)} values differ; "
-                 f"first at index {tuple(int(i) for i in first)}: got {got_arr[first]!r}, "
-                 f"expected {exp_arr[first]!r}.")
-    elif isinstance(expected, (float, np.floating)) or isinstance(got, (float, np.floating)):
-        if not math.isclose(float(got), expected, rel_tol=rtol, abs_tol=atol):
-            fail(f"expected {expected:.6g}, got {float(got):.6g}.")
-    elif got != expected:
-        fail(f"expected {expected!r}, got {got!r}.")
+    Strict about types, lenient about rounding:
+
+    - a number must arrive as a number of the same kind: a str never passes, a bool is not an
+      int, an int is not a float and a float is not an int (NumPy integers and floats count as
+      ints and floats);
+    - an expected NumPy array needs an array of the same shape and dtype (floats and bools
+      exactly, integers of any width); an expected NumPy scalar needs its dtype too;
+    - floats agree within ``rtol`` (relative to the expected value) and ``atol``, as in
+      ``np.isclose``, also inside arrays, lists, tuples and dicts; NaN agrees with NaN at the same
+      place;
+    - lists and tuples are compared item by item, dicts key by key, recursively; a list where a
+      tuple is expected (or the other way round) is reported as such.
+
+    The message names what is wrong (type, shape, dtype, which entries, by roughly how much) but
+    never prints the expected value, so it cannot simply be typed in.
+    """
+    for label, tolerance in (("rtol", rtol), ("atol", atol)):
+        if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
+            raise ValueError(f"{label} must be a number >= 0, got {tolerance!r}.")
+    problem = _answer_difference(got, expected, rtol, atol)
+    if problem is not None:
+        raise AssertionError(f"{name}: {problem}" + (f"\nHint: {hint}" if hint else ""))
     print(f"Correct: {name}")
+
+
+def _answer_difference(got, expected, rtol: float, atol: float) -> str | None:
+    """What is wrong with ``got`` as an answer that should equal ``expected``; None if nothing."""
+    if got is None and expected is not None:
+        return ("the answer is None: replace None with your answer, or, if a function computes "
+                "it, did the function forget to `return` its result?")
+    if isinstance(expected, dict):
+        return _dict_difference(got, expected, rtol, atol)
+    if isinstance(expected, (list, tuple)):
+        return _sequence_difference(got, expected, rtol, atol)
+    if isinstance(expected, np.ndarray):
+        return _array_difference(got, expected, rtol, atol)
+    if isinstance(expected, (int, float, complex, np.number, np.bool_)):
+        return _number_difference(got, expected, rtol, atol)
+    if isinstance(expected, str):
+        return _text_difference(got, expected)
+    if type(got) is not type(expected):
+        return f"expected {_kind(expected)}, got {_kind(got)}."
+    try:
+        same = bool(got == expected)
+    except Exception as err:  # noqa: BLE001 - any comparison failure is the answer's problem
+        return f"it cannot be compared with the expected value ({type(err).__name__})."
+    return None if same else "it differs from the expected value."
+
+
+def _kind(value) -> str:
+    """A short description of a value's type, for messages: 'an int', 'a NumPy float32 scalar'."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, np.bool_)):
+        return "a bool"
+    if isinstance(value, np.ndarray):
+        return f"a NumPy array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, np.generic):
+        return f"a NumPy {value.dtype} scalar"
+    names = {int: "an int", float: "a float", complex: "a complex number", str: "a str",
+             list: "a list", tuple: "a tuple", dict: "a dict"}
+    for kind, words in names.items():
+        if isinstance(value, kind):
+            return words
+    return f"a {type(value).__name__}"
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number_difference(got, expected, rtol: float, atol: float) -> str | None:
+    """Compare two scalars: their kinds first (bool, integer, float, dtype), then their values."""
+    if isinstance(expected, (bool, np.bool_)):
+        if not isinstance(got, (bool, np.bool_)):
+            return f"expected True or False (a bool), got {_kind(got)}."
+        return None if bool(got) == bool(expected) else "the truth value is wrong."
+    wanted = _number_words(expected)
+    if isinstance(got, np.ndarray):
+        extra = "; take its value with float(...) or .item()" if got.size == 1 else ""
+        return f"expected {wanted}, got {_kind(got)}{extra}."
+    if isinstance(got, (bool, np.bool_)):
+        return f"expected {wanted}, got a bool: True and False are not numbers here."
+    if not isinstance(got, (int, float, complex, np.number)):
+        extra = "; compute the number instead of writing it as text" if isinstance(got, str) else ""
+        return f"expected {wanted}, got {_kind(got)}{extra}."
+    problem = _number_kind_problem(got, expected)
+    if problem is not None:
+        return problem
+    if _is_integer(expected):
+        if int(got) == int(expected):
+            return None
+        return "it is too large." if got > expected else "it is too small."
+    if np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
+        return None
+    if isinstance(expected, (complex, np.complexfloating)):
+        return "it differs from the expected value."
+    return _miss(float(got), float(expected))
+
+
+def _number_words(expected) -> str:
+    if _is_integer(expected):
+        return "an integer"
+    if isinstance(expected, np.generic):
+        return f"a NumPy {expected.dtype} scalar"
+    return "a complex number" if isinstance(expected, complex) else "a float"
+
+
+def _number_kind_problem(got, expected) -> str | None:
+    """Why ``got`` is the wrong kind of number for ``expected`` (both plain numbers), or None."""
+    if _is_integer(expected):
+        if _is_integer(got):
+            return None
+        return (f"expected an integer, got {_kind(got)}; count with integers (// or int(...)), "
+                "not with floats.")
+    if _is_integer(got):
+        return (f"expected {_number_words(expected)}, got {_kind(got)}: an int does not pass for a "
+                "float, return the float your computation gives.")
+    if isinstance(got, (complex, np.complexfloating)) and not isinstance(
+            expected, (complex, np.complexfloating)):
+        return f"expected a real number, got {_kind(got)}."
+    if isinstance(expected, np.generic):
+        got_dtype = got.dtype if isinstance(got, np.generic) else np.dtype(type(got))
+        if got_dtype != expected.dtype:
+            where = "a Python float (float64)" if not isinstance(got, np.generic) else _kind(got)
+            return (f"expected a NumPy {expected.dtype} scalar, got {where}; keep the computation "
+                    f"in {expected.dtype}.")
+    return None
+
+
+def _miss(got: float, expected: float) -> str:
+    """How a float misses the expected one, in words that do not give the expected value away."""
+    if math.isnan(got):
+        return "the answer is NaN (not a number): look for 0/0, inf - inf or the log of a negative."
+    if math.isnan(expected):
+        return "expected NaN (not a number) here."
+    if math.isinf(got):
+        return "the answer is infinite: an overflow, or a division by zero?"
+    if math.isinf(expected):
+        return "expected an infinite value here."
+    if expected == 0:
+        return f"it should be much closer to zero (it is too {'large' if got > 0 else 'small'})."
+    if got == 0:
+        return "it is zero, and should not be."
+    if (got > 0) != (expected > 0):
+        if math.isclose(abs(got), abs(expected), rel_tol=1e-3):
+            return "its sign is flipped (its size is right)."
+        return "it has the wrong sign."
+    size = "" if expected > 0 else "in size "
+    direction = "too large" if abs(got) > abs(expected) else "too small"
+    factor = max(got / expected, expected / got)
+    if factor >= 2:
+        return f"it is {direction} {size}by a factor of about {float(f'{factor:.1g}'):g}."
+    relative = abs(got - expected) / abs(expected)
+    if relative < 0.05:
+        return f"it is slightly {direction} {size}(by less than 5%)."
+    return f"it is {direction} {size}by about {max(10, round(relative * 10) * 10)}%."
+
+
+def _array_difference(got, expected: np.ndarray, rtol: float, atol: float) -> str | None:
+    """Compare with an expected array: type, shape, dtype, then the entries."""
+    if isinstance(got, np.generic) and expected.ndim == 0:
+        got = np.asarray(got)
+    if not isinstance(got, np.ndarray):
+        extra = "; build it with np.array(...)" if isinstance(got, (list, tuple)) else ""
+        return f"expected a NumPy array of shape {expected.shape}, got {_kind(got)}{extra}."
+    if got.shape != expected.shape:
+        return _shape_problem(got.shape, expected.shape)
+    problem = _dtype_problem(got.dtype, expected.dtype)
+    if problem is not None:
+        return problem
+    if expected.dtype.kind in "fc":
+        close = np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        close = np.asarray(got == expected, dtype=bool)
+    if close.all():
+        return None
+    return _entries_problem(got, expected, ~close)
+
+
+def _shape_problem(got: tuple, expected: tuple) -> str:
+    message = f"expected shape {expected}, got shape {got}"
+    if len(expected) == 2 and got == expected[::-1]:
+        message += " (is it transposed?)"
+    elif tuple(n for n in got if n != 1) == tuple(n for n in expected if n != 1):
+        message += "; it has an extra or a missing axis of length 1 (keepdims, [:, 0], reshape)"
+    return message + "."
+
+
+def _dtype_words(dtype: np.dtype) -> str:
+    kinds = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats",
+             "c": "complex numbers"}
+    return f"{kinds[dtype.kind]} ({dtype})" if dtype.kind in kinds else f"dtype {dtype}"
+
+
+def _dtype_problem(got: np.dtype, expected: np.dtype) -> str | None:
+    """Integers of any width pass for integers; floats, complex and bools need the exact dtype."""
+    if expected.kind in "iu":
+        if got.kind in "iu":
+            return None
+        return (f"expected {_dtype_words(expected)}, got {_dtype_words(got)}; convert with "
+                ".astype(...).")
+    if got == expected or (expected.kind not in "fcb" and got.kind == expected.kind):
+        return None
+    if got.kind == expected.kind:
+        return (f"expected dtype {expected}, got {got}; keep the precision of the inputs (look for "
+                f"an .astype(...) or a constant that changes it).")
+    return f"expected {_dtype_words(expected)}, got {_dtype_words(got)}; convert with .astype(...)."
+
+
+def _entries_problem(got: np.ndarray, expected: np.ndarray, wrong: np.ndarray) -> str:
+    """Which entries differ and how, without the expected values."""
+    if expected.ndim == 0:
+        head = "the value differs"
+    else:
+        places = [tuple(int(i) for i in index) for index in np.argwhere(wrong)]
+        shown = ", ".join(str(p[0]) if len(p) == 1 else str(p) for p in places[:5])
+        shown = f"[{shown}]" if expected.ndim == 1 else shown
+        more = f" and {len(places) - 5} more" if len(places) > 5 else ""
+        which = "entry" if len(places) == 1 else "entries"
+        head = f"{len(places)} of {expected.size} entries differ ({which} {shown}{more})"
+    got_wrong, expected_wrong = got[wrong], expected[wrong]
+    if expected.dtype.kind == "f":
+        return f"{head}; {_float_entries_detail(got_wrong, expected_wrong)}."
+    if expected.dtype.kind in "iu":
+        larger = int(np.count_nonzero(got_wrong > expected_wrong))
+        counts = [f"{n} too {words}" for n, words in ((larger, "large"),
+                  (len(got_wrong) - larger, "small")) if n]
+        return f"{head}: {' and '.join(counts)}."
+    return f"{head}."
+
+
+def _float_entries_detail(got: np.ndarray, expected: np.ndarray) -> str:
+    """The pattern of the wrong float entries: NaN, inf, a flipped sign, a common factor."""
+    got, expected = got.astype(np.float64), expected.astype(np.float64)
+    for mask, words in ((np.isnan(got) & ~np.isnan(expected), "NaN where numbers are expected"),
+                        (np.isnan(expected) & ~np.isnan(got), "numbers where NaN is expected"),
+                        (np.isinf(got) & ~np.isinf(expected), "infinite")):
+        if mask.any():
+            return f"{np.count_nonzero(mask)} of them are {words}"
+    if np.allclose(got, -expected, rtol=1e-3, atol=0):
+        return "their sign is flipped (their size is right)"
+    if np.all(expected != 0) and np.all(got / expected > 0):
+        ratio = got / expected
+        if ratio.max() <= 1.01 * ratio.min():
+            factor = float(np.median(ratio))
+            direction = "large" if factor > 1 else "small"
+            size = max(factor, 1 / factor)
+            return f"they are all about {size:.2g} times too {direction}"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        worst = int(np.argmax(np.abs(got - expected) / np.maximum(np.abs(expected), 1e-300)))
+    return "the worst of them: " + _miss(float(got[worst]), float(expected[worst])).rstrip(".")
+
+
+def _sequence_difference(got, expected, rtol: float, atol: float) -> str | None:
+    """Compare with an expected list or tuple: the container, its length, then item by item."""
+    wanted = "tuple" if isinstance(expected, tuple) else "list"
+    if not isinstance(got, (list, tuple)):
+        return f"expected a {wanted} of {len(expected)} items, got {_kind(got)}."
+    if isinstance(got, tuple) != isinstance(expected, tuple):
+        example = "(a, b), not [a, b]" if wanted == "tuple" else "[a, b], not (a, b)"
+        return f"expected a {wanted}, got {_kind(got)}: write {example}."
+    if len(got) != len(expected):
+        return f"expected a {wanted} of {len(expected)} items, got {len(got)} items."
+    problems = [(i, problem) for i, (g, e) in enumerate(zip(got, expected))
+                if (problem := _answer_difference(g, e, rtol, atol)) is not None]
+    return _first_problems(problems, len(expected), "items", lambda i: f"[{i}]")
+
+
+def _dict_difference(got, expected: dict, rtol: float, atol: float) -> str | None:
+    """Compare with an expected dict: the keys, then the values key by key."""
+    if not isinstance(got, dict):
+        return f"expected a dict with keys {list(expected)}, got {_kind(got)}."
+    missing = [key for key in expected if key not in got]
+    extra = [key for key in got if key not in expected]
+    if missing or extra:
+        parts = ([f"missing keys {missing}"] if missing else []) + (
+            [f"unexpected keys {extra}"] if extra else [])
+        return "; ".join(parts) + "."
+    problems = [(key, problem) for key, value in expected.items()
+                if (problem := _answer_difference(got[key], value, rtol, atol)) is not None]
+    return _first_problems(problems, len(expected), "keys", repr)
+
+
+def _first_problems(problems: list, total: int, what: str, name: Callable) -> str | None:
+    """Summarise the per-item problems of a container, with the first one in full."""
+    if not problems:
+        return None
+    first, message = problems[0]
+    if len(problems) == 1:
+        return f"{what[:-1]} {name(first)}: {message}"
+    names = ", ".join(name(item) for item, _ in problems[:5])
+    more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return (f"{len(problems)} of {total} {what} differ ({names}{more}); "
+            f"{what[:-1]} {name(first)}: {message}")
+
+
+def _text_difference(got, expected: str) -> str | None:
+    if not isinstance(got, str):
+        return f"expected a str, got {_kind(got)}."
+    if got == expected:
+        return None
+    if got.strip() == expected.strip():
+        return "it differs only in spaces at the start or the end."
+    if got.lower() == expected.lower():
+        return "it differs only in upper and lower case."
+    return "the text differs from the expected one."
