@@ -837,7 +837,6 @@ def test_the_student_edition_is_deterministic(edition, tmp_path):
         assert (tmp_path / name).read_bytes() == (edition / name).read_bytes(), name
 
 
-@PENDING
 @pytest.mark.parametrize("name", SOURCE_NAMES)
 def test_the_notebooks_follow_the_exercise_conventions(sources, name):
     problems = lint(sources[name], name)
@@ -862,7 +861,6 @@ def _errors(nb) -> dict[int, dict]:
             for o in cell.get("outputs", []) if o.get("output_type") == "error"}
 
 
-@PENDING
 @pytest.mark.parametrize("name", EXECUTED)
 def test_the_student_edition_runs_and_every_check_fails_with_its_own_message(edition, name):
     student = nbformat.read(str(edition / name), as_version=4)
