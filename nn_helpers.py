@@ -2400,8 +2400,8 @@ def _float_entries_detail(got: np.ndarray, expected: np.ndarray) -> str:
         return "their sign is flipped (their size is right)"
     if np.all(expected != 0) and np.all(got / expected > 0):
         ratio = got / expected
-        if ratio.max() <= 1.01 * ratio.min():
-            factor = float(np.median(ratio))
+        factor = float(np.median(ratio))
+        if ratio.max() <= 1.01 * ratio.min() and max(factor, 1 / factor) >= 1.5:
             direction = "large" if factor > 1 else "small"
             size = max(factor, 1 / factor)
             return f"they are all about {size:.2g} times too {direction}"

@@ -196,3 +196,12 @@ def test_a_negative_tolerance_is_refused():
 def test_arrays_equal_within_tolerance_pass(capsys):
     expected = np.linspace(0, 1, 5, dtype=np.float32)
     assert passes(expected * np.float32(1 + 1e-7), expected, capsys)
+
+
+def test_check_exercise_float32_scalar_within_tolerance(capsys):
+    # Found by these tests: np.float32 is not a Python float, so a float32 scalar answer (the
+    # .mean() of a float32 array) is compared with `!=` and fails on a one-ulp difference.
+    expected = np.float32(0.3)
+    got = np.nextafter(expected, np.float32(1))  # 1 ulp away, relative difference 1e-7
+    nn.check_exercise("loss", got, expected)
+    assert capsys.readouterr().out == "Correct: loss\n"

@@ -1,5 +1,5 @@
 """Unit tests of the training half of nn_helpers: optimizers and learning-rate schedules, fit,
-evaluation, saving and loading parameters, and check_exercise.
+evaluation, saving and loading parameters (check_exercise: tests/test_check_exercise.py).
 
 The optimizer tests compare the first three updates with values worked out by hand here, from a
 fixed gradient sequence, never with the optimizer's own formula.
@@ -745,80 +745,3 @@ def test_load_params_never_unpickles(tmp_path):
 def test_count_params():
     assert nn.count_params(nn.init_mlp([784, 128, 10], rng=0)) == 784 * 128 + 128 + 128 * 10 + 10
     assert nn.count_params({"W1": np.zeros((2, 3)), "b1": np.zeros(3)}) == 9
-
-
-# -------------------------------------------------------------------------------------------------
-# check_exercise
-# -------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("got, expected", [
-    (np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7])),   # within rtol
-    (np.arange(3), np.arange(3)),
-    (0.1 + 0.2, 0.3),
-    (7, 7),
-    ((784, 128), (784, 128)),
-    ("relu", "relu"),
-    (np.float64(0.5), 0.5),
-    ([1.0, 2.0], np.array([1.0, 2.0])),
-])
-def test_check_exercise_correct(capsys, got, expected):
-    nn.check_exercise("my answer", got, expected)
-    assert capsys.readouterr().out == "Correct: my answer\n"
-
-
-def test_check_exercise_float32_scalar_within_tolerance(capsys):
-    # Found by these tests: np.float32 is not a Python float, so a float32 scalar answer (the
-    # .mean() of a float32 array) is compared with `!=` and fails on a one-ulp difference.
-    expected = np.float32(0.3)
-    got = np.nextafter(expected, np.float32(1))  # 1 ulp away, relative difference 1e-7
-    nn.check_exercise("loss", got, expected)
-    assert capsys.readouterr().out == "Correct: loss\n"
-
-
-def test_check_exercise_wrong_shape():
-    with pytest.raises(AssertionError, match=r"^W1: expected shape \(3, 2\), got shape \(2, 3\)"
-                                             r"\.\nHint: transpose"):
-        nn.check_exercise("W1", np.zeros((2, 3)), np.zeros((3, 2)), hint="transpose")
-
-
-def test_check_exercise_wrong_values(capsys):
-    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
-    got = expected.copy()
-    got[1, 0] = 3.5
-    got[1, 1] = 0.0
-    with pytest.raises(AssertionError, match=r"probs: 2 of 4 values differ; first at index "
-                                             r"\(1, 0\): got .*3\.5.*expected .*3\.0") as info:
-        nn.check_exercise("probs", got, expected, hint="subtract the row maximum")
-    assert str(info.value).endswith("\nHint: subtract the row maximum")
-    assert capsys.readouterr().out == "", "no 'Correct' when wrong"
-
-
-def test_check_exercise_other_failures():
-    with pytest.raises(AssertionError, match=r"answer is None; did the function forget to "
-                                             r"`return` its result\?"):
-        nn.check_exercise("relu", None, np.zeros(3))
-    with pytest.raises(AssertionError, match=r"expected integers \(int64\), got floats"):
-        nn.check_exercise("labels", np.array([0.0, 1.0]), np.array([0, 1], dtype=np.int64))
-    with pytest.raises(AssertionError, match=r"loss: expected 2\.30259, got 2\.4"):
-        nn.check_exercise("loss", 2.4, math.log(10))
-    with pytest.raises(AssertionError, match=r"expected \(784, 128\), got \(128, 784\)"):
-        nn.check_exercise("shape", (128, 784), (784, 128))
-    with pytest.raises(AssertionError, match=r"1 of 3 values differ; first at index \(2,\)"):
-        nn.check_exercise("counts", np.array([1, 2, 4]), np.array([1, 2, 3]))
-    with pytest.raises(AssertionError) as info:
-        nn.check_exercise("x", 1.0, 2.0)
-    assert "Hint" not in str(info.value), "no empty hint line"
-
-
-def test_check_exercise_tolerances():
-    nn.check_exercise("close", 1.0 + 1e-6, 1.0)            # rtol 1e-5 by default
-    with pytest.raises(AssertionError):
-        nn.check_exercise("far", 1.0 + 1e-4, 1.0)
-    nn.check_exercise("loose", 1.0 + 1e-4, 1.0, rtol=1e-3)
-    nn.check_exercise("close array", np.array([1.0, 2.0 + 2e-5]), np.array([1.0, 2.0]))
-    with pytest.raises(AssertionError, match="1 of 2 values differ; first at index \\(1,\\)"):
-        nn.check_exercise("far array", np.array([1.0, 2.0 + 2e-4]), np.array([1.0, 2.0]))
-    nn.check_exercise("loose array", np.array([1.0, 2.0 + 2e-4]), np.array([1.0, 2.0]),
-                      rtol=1e-3)
-    with pytest.raises(AssertionError, match="1 of 1 values differ"):
-        nn.check_exercise("nan", np.array([np.nan]), np.array([1.0]))
