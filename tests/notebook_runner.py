@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+import nn_helpers as nn
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -77,29 +78,12 @@ def strip_timing(nb: nbformat.NotebookNode) -> None:
         cell.metadata.pop("execution", None)
 
 
-def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def store(paths: list[Path]) -> None:
     for path in paths:
         nb, seconds = execute(path)
         strip_timing(nb)
-        write_atomically(nb, path)
+        # nn_helpers' writer: temporary file, rename, the umask respected, no leftovers
+        nn._write_atomically(path, lambda f, nb=nb: f.write(nbformat.writes(nb).encode() + b"\n"))
         print(f"{path.relative_to(ROOT)}: executed and stored in {seconds:.1f} s, "
               f"{count_images(nb)} figures", flush=True)
 
