@@ -73,10 +73,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (threadpoolctl)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (default: nn.DEFAULT_BLAS_THREADS; 0: one per core)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    nn.limit_blas_threads(args.threads)
+    threads = nn.limit_blas_threads(args.threads)
     data = nn.load_mnist_splits(args.data_dir)
     sizes = [784, *args.hidden, 10]
     params = nn.init_mlp(sizes, rng=0)
@@ -86,7 +87,7 @@ def main() -> None:
     total = sum(parts.values())
     floor = matmul_floor(params, data.X_train, args.batch_size)
     print(f"{'-'.join(map(str, sizes))}, {args.optimizer} lr {args.lr:g}, batch "
-          f"{args.batch_size}, {len(data.X_train):,} images, threads {args.threads or 'default'}")
+          f"{args.batch_size}, {len(data.X_train):,} images, {threads} BLAS thread(s)")
     for part, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
         print(f"  {part:10s} {seconds:6.3f} s per epoch  {100 * seconds / total:4.0f}%")
     print(f"  {'total':10s} {total:6.3f} s per epoch")

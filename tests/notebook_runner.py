@@ -5,9 +5,9 @@ spread benchmark, and to re-run and store them.
     python tests/notebook_runner.py 05_training      # only the notebooks named
 
 Storing runs each notebook top to bottom in a fresh kernel of the current environment, with
-``$NN_SEED`` and ``$NN_BLAS_THREADS`` removed (seed 0, the BLAS as it comes), in the notebook's
-own folder (as nbval does), and writes it back with per-cell timing metadata dropped, so that two
-runs on one machine give identical files.
+``$NN_SEED`` and ``$NN_BLAS_THREADS`` removed (the defaults: seed 0, one BLAS thread), in the
+notebook's own folder (as nbval does), and writes it back with per-cell timing metadata dropped,
+so that two runs on one machine give identical files.
 """
 
 from __future__ import annotations

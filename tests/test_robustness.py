@@ -949,7 +949,7 @@ def test_a_loss_far_above_chance_is_divergence_without_nan(at, factor, match):
     history = info.value.history
     assert history["epoch"] == list(range(1, at // 9 + 1)), "the history keeps the bad epoch too"
     assert all(np.isfinite(history["val_loss"]))
-    assert "try lr=0.01" in str(info.value)
+    assert "try lr=0.001" in str(info.value)
 
 
 class Recovers:
@@ -982,7 +982,7 @@ def test_divergence_advice_names_the_schedule_and_never_a_non_finite_rate():
                batch_size=10, rng=0, verbose=False, schedule=nn.step_decay(1e6, drop=0.5))
     message = str(info.value)
     assert "the schedule step_decay(lr0=1000000.0, drop=0.5, every=5) set to 1e+06 for epoch " \
-           "1 (make it start ten times lower)" in message
+           "1 (make it start a hundred times lower)" in message
     assert "lr=inf" not in message and "lr=nan" not in message
 
 

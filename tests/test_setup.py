@@ -1,6 +1,8 @@
 """Unit tests of the notebook set-up helpers: the run's seed, the BLAS thread limit and
 expect_error, the context manager of cells that show an error on purpose."""
 
+import os
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -35,32 +37,42 @@ def test_series_seed_rejects_bad_env(monkeypatch, text):
         nn.series_seed()
 
 
-def test_limit_blas_threads_leaves_blas_alone_by_default(monkeypatch, restore_blas_threads):
+def test_limit_blas_threads_defaults_to_one_thread(monkeypatch, restore_blas_threads):
     monkeypatch.delenv(nn.THREADS_ENV_VAR, raising=False)
-    before = blas_threads()
-    assert nn.limit_blas_threads() is None
-    assert blas_threads() == before
+    assert nn.DEFAULT_BLAS_THREADS == 1
+    assert nn.limit_blas_threads() == 1
+    assert set(blas_threads()) == {1}
 
 
 def test_limit_blas_threads_from_argument_and_env(monkeypatch, restore_blas_threads):
     monkeypatch.delenv(nn.THREADS_ENV_VAR, raising=False)
-    assert nn.limit_blas_threads(1) == 1
-    assert set(blas_threads()) == {1}
+    two = min(2, os.cpu_count())
+    assert nn.limit_blas_threads(two) == two
+    assert set(blas_threads()) == {two}
     monkeypatch.setenv(nn.THREADS_ENV_VAR, "1")
     assert nn.limit_blas_threads() == 1
+    assert set(blas_threads()) == {1}
     a = np.ones((64, 64), dtype=np.float32)
     np.testing.assert_array_equal(a @ a, np.full((64, 64), 64, dtype=np.float32))
 
 
-@pytest.mark.parametrize("n", [0, -2, 1.5, True, "2"])
+def test_zero_threads_means_one_per_core(monkeypatch, restore_blas_threads):
+    monkeypatch.setenv(nn.THREADS_ENV_VAR, "0")
+    assert nn.limit_blas_threads() == os.cpu_count()
+    nn.limit_blas_threads(1)
+    assert nn.limit_blas_threads(0) == os.cpu_count()
+    assert os.cpu_count() == 1 or max(blas_threads()) > 1, "0 should lift the one-thread limit"
+
+
+@pytest.mark.parametrize("n", [-2, 1.5, True, "2"])
 def test_limit_blas_threads_rejects_bad_counts(n):
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match=r"n must be a number of threads >= 1, or 0"):
         nn.limit_blas_threads(n)
 
 
 def test_limit_blas_threads_rejects_bad_env(monkeypatch):
-    monkeypatch.setenv(nn.THREADS_ENV_VAR, "0")
-    with pytest.raises(ValueError, match=r"\$NN_BLAS_THREADS must be an integer >= 1"):
+    monkeypatch.setenv(nn.THREADS_ENV_VAR, "-1")
+    with pytest.raises(ValueError, match=r"\$NN_BLAS_THREADS must be an integer >= 0"):
         nn.limit_blas_threads()
 
 

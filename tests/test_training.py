@@ -442,7 +442,7 @@ def test_fit_stops_on_divergence_with_advice():
                verbose=False)
     msg = str(info.value)
     assert "NaN or inf at epoch 1, batch " in msg
-    assert "lower the learning rate (try lr=1e+29)" in msg
+    assert "lower the learning rate well below this one (try lr=1e+28)" in msg
     assert "SGD(lr=1e+30)" in msg and "re-initialise the parameters" in msg
     assert isinstance(info.value, FloatingPointError)
 
