@@ -78,6 +78,8 @@ except ImportError:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_ACC = 0.98
+#: The fast recipe's goal (issue 10): TARGET_ACC in under this many seconds of training.
+TARGET_SECONDS = 2.0
 
 #: The three recipes. ``schedule`` is "constant" or "cosine" (decay to 0 over ``epochs``).
 REFERENCE = dict(sizes=[784, 128, 10], lr=1e-3, epochs=10, batch_size=128, schedule="constant")
@@ -315,10 +317,10 @@ def verdicts(results: dict) -> list[str]:
         out.append(f"[{'met' if ratio >= 2 else 'MISSED'}] at least 2x faster per epoch than "
                    f"{run['name']}: {ratio:.2f}x ({cpu_ratio:.2f}x in CPU time)")
     fast = [r["seconds_to_target"] for r in results["fast"]]
-    ok = all(s is not None and s <= 10 for s in fast)
+    ok = all(s is not None and s < TARGET_SECONDS for s in fast)
     shown = ", ".join("not reached" if s is None else f"{s:.1f} s" for s in fast)
-    out.append(f"[{'met' if ok else 'MISSED'}] 98.0% test accuracy within 10 s of training: "
-               f"{shown}")
+    out.append(f"[{'met' if ok else 'MISSED'}] 98.0% test accuracy in under {TARGET_SECONDS:g} s "
+               f"of training: {shown}")
     finals = [r["final_acc"] for r in results["final"]]
     if finals:
         ok = all(a >= 0.983 for a in finals)
