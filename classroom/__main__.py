@@ -1,8 +1,9 @@
-"""``python -m classroom student`` and ``python -m classroom grade``, run from the repository root.
+"""``python -m classroom student``, ``grade`` and ``slides``, run from the repository root.
 
     python -m classroom student [--out DIR] [--notebooks DIR] [--strict]
     python -m classroom grade SUBMISSIONS_DIR [--csv PATH] [--notebooks DIR] [--jobs N]
                                [--timeout SECONDS] [--cell-timeout SECONDS]
+    python -m classroom slides (--tag | --check) [--notebooks DIR] [NOTEBOOK ...]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.command(args)
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classroom",
                                      description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(required=True, metavar="{student,grade}")
+    commands = parser.add_subparsers(required=True, metavar="{student,grade,slides}")
     student = commands.add_parser("student", help="write the student edition of every notebook")
     student.add_argument("--out", type=Path, default=DEFAULT_OUT,
                          help=f"folder to write it into (default {DEFAULT_OUT})")
@@ -52,7 +53,25 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--cell-timeout", type=float, default=120.0,
                        help="time limit per cell in seconds (default 120)")
     grade.set_defaults(command=_grade)
+    _add_slides_parser(commands)
     return parser
+
+
+def _add_slides_parser(commands) -> None:
+    slides = commands.add_parser(
+        "slides", help="compute the notebooks' slide metadata (the slide types RISE reads)")
+    slides.add_argument("names", nargs="*", metavar="NOTEBOOK",
+                        help="a notebook such as 04_backprop, or a path to an .ipynb file "
+                             "(default: every notebook in --notebooks)")
+    mode = slides.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--tag", action="store_true",
+                      help="write the rule's slide type into every cell, in place")
+    mode.add_argument("--check", action="store_true",
+                      help="list the cells whose stored slide type differs from the rule; exit "
+                           "with status 1 if there are any")
+    slides.add_argument("--notebooks", type=Path, default=DEFAULT_NOTEBOOKS,
+                        help=f"folder of the notebooks (default {DEFAULT_NOTEBOOKS})")
+    slides.set_defaults(command=_slides)
 
 
 def _student(args) -> int:
@@ -83,6 +102,45 @@ def _grade(args) -> int:
     print()
     print(summary_table(rows) if rows else "no submissions (*.ipynb) found")
     print(f"\ngraded {files} submissions in {seconds:.0f} s; grades written to {args.csv}")
+    return 0
+
+
+def _slides(args) -> int:
+    from .slides import resolve_notebooks
+
+    paths = resolve_notebooks(args.names, args.notebooks)
+    return _slides_check(paths) if args.check else _slides_tag(paths)
+
+
+def _slides_check(paths: list[Path]) -> int:
+    from .slides import describe, differences, read_notebook
+
+    count = 0
+    for path in paths:
+        nb = read_notebook(path)
+        for index, stored, wanted in differences(nb):
+            print(f"{path.name}, {describe(nb, index)}: stored {stored or 'nothing'}, "
+                  f"the rule says {wanted}")
+            count += 1
+    if count:
+        print(f"{count} cells differ from the rule; python -m classroom slides --tag writes it",
+              file=sys.stderr)
+        return 1
+    print(f"the slide types of {len(paths)} notebooks match the rule")
+    return 0
+
+
+def _slides_tag(paths: list[Path]) -> int:
+    from .slides import STARTS, apply_rule, read_notebook, slide_types, write_notebook
+
+    notebooks = [(path, read_notebook(path)) for path in paths]  # all readable before any write
+    for path, nb in notebooks:
+        changed = apply_rule(nb)
+        if changed:
+            write_notebook(path, nb)
+        screens = sum(slide_type in STARTS for slide_type in slide_types(nb))
+        print(f"{path}: {screens} slides; " + (f"{changed} slide types written" if changed
+                                               else "already up to date"))
     return 0
 
 
