@@ -3,7 +3,7 @@
     python -m classroom student [--out DIR] [--notebooks DIR] [--strict]
     python -m classroom grade SUBMISSIONS_DIR [--csv PATH] [--notebooks DIR] [--jobs N]
                                [--timeout SECONDS] [--cell-timeout SECONDS]
-    python -m classroom slides (--tag | --check) [--notebooks DIR] [NOTEBOOK ...]
+    python -m classroom slides (--tag | --check | --html OUTDIR) [--notebooks DIR] [NOTEBOOK ...]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_slides_parser(commands) -> None:
     slides = commands.add_parser(
-        "slides", help="compute the notebooks' slide metadata (the slide types RISE reads)")
+        "slides", help="compute the notebooks' slide metadata, or export offline HTML slides")
     slides.add_argument("names", nargs="*", metavar="NOTEBOOK",
                         help="a notebook such as 04_backprop, or a path to an .ipynb file "
                              "(default: every notebook in --notebooks)")
@@ -69,6 +69,8 @@ def _add_slides_parser(commands) -> None:
     mode.add_argument("--check", action="store_true",
                       help="list the cells whose stored slide type differs from the rule; exit "
                            "with status 1 if there are any")
+    mode.add_argument("--html", type=Path, metavar="OUTDIR",
+                      help="write one self-contained, offline HTML slide deck per notebook")
     slides.add_argument("--notebooks", type=Path, default=DEFAULT_NOTEBOOKS,
                         help=f"folder of the notebooks (default {DEFAULT_NOTEBOOKS})")
     slides.set_defaults(command=_slides)
@@ -109,7 +111,19 @@ def _slides(args) -> int:
     from .slides import resolve_notebooks
 
     paths = resolve_notebooks(args.names, args.notebooks)
+    if args.html is not None:
+        return _slides_html(paths, args.html)
     return _slides_check(paths) if args.check else _slides_tag(paths)
+
+
+def _slides_html(paths: list[Path], out_dir: Path) -> int:
+    from .slides_html import export
+
+    for target, screens, stale in export(paths, out_dir):
+        print(f"{target}: {screens} slides" + (
+            f" (note: {stale} cells' stored slide types differ from the rule; "
+            "python -m classroom slides --tag updates them)" if stale else ""))
+    return 0
 
 
 def _slides_check(paths: list[Path]) -> int:

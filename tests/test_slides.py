@@ -1,13 +1,18 @@
-"""The slide metadata rule (classroom/slides.py) and ``python -m classroom slides``.
+"""The slide metadata rule (classroom/slides.py), the offline HTML slides (classroom/slides_html.py)
+and ``python -m classroom slides``.
 
-The last test asserts that the stored notebooks carry the rule's metadata, which
-``python -m classroom slides --tag`` makes true.
+The export is checked on every stored notebook with the rule applied to a copy, so these tests
+hold whether or not the notebooks have been tagged yet; the last test asserts that the stored
+notebooks carry the rule's metadata, which ``python -m classroom slides --tag`` makes true.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
+import html.parser
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -18,6 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from classroom import slides
 from classroom.__main__ import main
+from classroom.slides_html import deck_screens, render_deck, render_markdown, split_math
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -40,6 +46,126 @@ def png(width: int, height: int) -> str:
 
 
 PNG = png(728, 200)          # shown 1092 x 300 px: two fit on a screen, three do not
+
+
+# ------------------------------------------------------------------------------------------------
+# The export of every stored notebook, the rule applied to a copy
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``{name: (tagged notebook, HTML page)}`` for every notebook of the series."""
+    source, out = tmp_path_factory.mktemp("tagged"), tmp_path_factory.mktemp("html")
+    for path in NOTEBOOKS:
+        nb = slides.read_notebook(path)
+        slides.apply_rule(nb)
+        slides.write_notebook(source / path.name, nb)
+    assert main(["slides", "--html", str(out), "--notebooks", str(source)]) == 0
+    return {path.stem: (slides.read_notebook(source / path.name),
+                        (out / f"{path.stem}.html").read_text(encoding="utf-8"))
+            for path in NOTEBOOKS}
+
+
+class Page(html.parser.HTMLParser):
+    """What a test needs to know about an exported page."""
+
+    HIDDEN = {"script", "style", "pre", "code"}
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.slides, self.links, self.text, self.formulas, self.images = 0, [], [], [], []
+        self.scripts, self.styles, self.meta, self._open = [], [], [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = attrs.get("class", "").split()
+        self._open.append((tag, "math" in classes))
+        if tag == "section" and "slide" in classes:
+            self.slides += 1
+        self.links += [(tag, name, value) for name, value in attrs.items()
+                       if name in ("src", "href", "srcset", "data", "poster", "action")]
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "meta":
+            self.meta.append(attrs)
+        if "math" in classes:
+            self.formulas.append("")
+
+    def handle_endtag(self, tag):
+        while self._open and self._open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        tags = {tag for tag, _ in self._open}
+        if any(math for _, math in self._open):
+            self.formulas[-1] += data
+        elif "script" in tags:
+            self.scripts.append(data)
+        elif "style" in tags:
+            self.styles.append(data)
+        elif not tags & self.HIDDEN:
+            self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def pages(exported):
+    return {name: Page(page) for name, (_, page) in exported.items()}
+
+
+def test_one_page_per_notebook(exported):
+    assert sorted(exported) == [path.stem for path in NOTEBOOKS]
+
+
+def test_one_slide_per_slide_or_subslide_cell(exported, pages):
+    for name, (nb, _) in exported.items():
+        starts = sum(slides.stored_type(cell) in slides.STARTS for cell in nb.cells)
+        assert pages[name].slides == starts > 10, name
+
+
+def test_nothing_is_loaded_from_outside_the_page(pages):
+    for name, page in pages.items():
+        loaded = [(tag, attr, value) for tag, attr, value in page.links
+                  if not (tag == "a" and attr == "href") and not value.startswith("data:")]
+        assert loaded == [], f"{name} loads {loaded[:3]}"
+        for css in page.styles:
+            assert not re.search(r"@import|url\(\s*['\"]?(?!data:)", css), name
+        policy = [m["content"] for m in page.meta if m.get("http-equiv") ==
+                  "Content-Security-Policy"]
+        assert policy and "default-src 'none'" in policy[0] and "http" not in policy[0], name
+
+
+def test_every_formula_is_handed_to_mathjax_whole(exported, pages):
+    for name, (nb, _) in exported.items():
+        page = pages[name]
+        shown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown"
+                          and slides.stored_type(cell) not in ("skip", "notes"))
+        assert len(page.formulas) > 10, name
+        for tex in page.formulas:
+            assert tex and tex in shown, f"{name}: formula {tex!r} is not the notebook's TeX"
+        text = "".join(page.text)
+        assert "$" not in text, f"{name}: raw TeX left: {text[text.index('$') - 40:][:80]!r}"
+        assert not re.search(r"\\[A-Za-z]{2,}", text), f"{name}: a TeX command outside math"
+        assert any("tex2svg" in script for script in page.scripts), "MathJax is not inlined"
+
+
+def test_every_stored_figure_is_on_a_slide(exported, pages):
+    for name, (nb, _) in exported.items():
+        stored = [figure for cell in nb.cells for figure in slides.figures(cell)]
+        shown = [src.removeprefix("data:image/png;base64,") for src in pages[name].images]
+        assert collections.Counter("".join(f.split()) for f in stored) == collections.Counter(
+            shown), name
+
+
+def test_checks_are_shown_and_the_setup_is_not(exported):
+    for name, (nb, _) in exported.items():
+        shown = [cell for screen in deck_screens(nb, name) for cell, _ in screen]
+        checks = [cell for cell in nb.cells if "check" in cell.metadata.get("tags", [])]
+        assert checks and all(cell in shown for cell in checks), name
+        hidden = [cell.source for cell in nb.cells if cell not in shown]
+        assert any("nn.use_series_style()" in source for source in hidden), name
+        assert "from classroom import checks" in hidden and all(
+            slides.is_plumbing(source) or not source.strip() for source in hidden), name
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,6 +264,49 @@ def test_png_size_reads_the_header():
 
 
 # ------------------------------------------------------------------------------------------------
+# Formulas and markdown
+# ------------------------------------------------------------------------------------------------
+
+def test_split_math_finds_every_kind_of_formula_and_leaves_code_alone():
+    text, found = split_math("Let $x_1$ and `$HOME` cost \\$5, $$\\frac{a}{b}$$, "
+                             "\\(y\\), \\[z\\] and \\begin{aligned} a &= b \\end{aligned}.")
+    assert [(f.tex, f.display) for f in found] == [
+        ("x_1", False), ("\\frac{a}{b}", True), ("y", False), ("z", True),
+        ("\\begin{aligned} a &= b \\end{aligned}", True)]
+    assert "`$HOME`" in text and "\\$5" in text
+
+
+def test_a_formula_never_crosses_a_blank_line():
+    assert split_math("costs $5\n\nand $6 more")[1] == []
+
+
+def test_tex_is_never_read_as_markdown():
+    rendered = render_markdown("**Bold** $a_1 * b_2$ and *em* $c_3$\n\n| x | $y^2$ |\n| - | - |\n"
+                               "| 1 | 2 |")
+    assert rendered.count('<span class="math inline">') == 3
+    assert "a_1 * b_2" in rendered and "<em>em</em>" in rendered and "<table>" in rendered
+
+
+def test_a_dollar_in_raw_html_stays_as_written():
+    rendered = render_markdown('<span title="$x$">cost</span> and $y$')
+    assert 'title="$x$"' in rendered and rendered.count('class="math') == 1
+
+
+def test_the_deck_shows_fragments_hides_skip_and_notes():
+    nb = notebook(md("# T"), code(SETUP, slideshow={"slide_type": "skip"}),
+                  md("step 2", slideshow={"slide_type": "fragment"}),
+                  md("psst", slideshow={"slide_type": "notes"}),
+                  md("## S", slideshow={"slide_type": "slide"}),
+                  code("print('<hi>')", slideshow={"slide_type": "-"}))
+    nb.cells[0].metadata["slideshow"] = {"slide_type": "slide"}
+    nb.cells[5].outputs = [new_output("stream", name="stdout", text="\x1b[31m<hi>\x1b[0m\n")]
+    page = render_deck(nb, "t.ipynb")
+    assert Page(page).slides == 2
+    assert '<div class="cell markdown fragment">' in page and "psst" not in page
+    assert "use_series_style" not in page and "&lt;hi&gt;\n" in page and "\x1b" not in page
+
+
+# ------------------------------------------------------------------------------------------------
 # The command line
 # ------------------------------------------------------------------------------------------------
 
@@ -175,6 +344,9 @@ def test_tag_changes_nothing_but_the_slide_metadata(tmp_path):
     (["--check", "no_such_notebook"], "no notebook 'no_such_notebook': expected a name such as "
                                       "04_backprop or a path to an .ipynb file; {folder} has "
                                       "09_tiny"),
+    (["--html", "{folder}/missing/out"], "its parent folder {folder}/missing does not exist"),
+    (["--html", "{folder}/09_tiny.ipynb"], "--html expects a folder to write the slides into; "
+                                           "{folder}/09_tiny.ipynb is a file"),
     (["--check", "{folder}/broken.ipynb"], "{folder}/broken.ipynb is not a Jupyter notebook "
                                            "(NotJSONError"),
 ])
@@ -185,6 +357,15 @@ def test_bad_input_is_named_in_one_line(folder, capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message.format(folder=folder) in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_an_unknown_stored_slide_type_is_named(folder, capsys):
+    nb = slides.read_notebook(folder / "09_tiny.ipynb")
+    nb.cells[2].metadata["slideshow"] = {"slide_type": "slid"}
+    slides.write_notebook(folder / "09_tiny.ipynb", nb)
+    assert main(["slides", "--html", str(folder / "out"), "--notebooks", str(folder)]) == 2
+    assert ("09_tiny.ipynb, cell 2 (markdown \"## One\"): slide type 'slid' is not one of slide, "
+            "subslide") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [[], ["--tag", "--check"]])
