@@ -121,8 +121,8 @@ def _slides_html(paths: list[Path], out_dir: Path) -> int:
 
     for target, screens, stale in export(paths, out_dir):
         print(f"{target}: {screens} slides" + (
-            f" (note: {stale} cells' stored slide types differ from the rule; "
-            "python -m classroom slides --tag updates them)" if stale else ""))
+            f" (note: the stored slide type of {_cells(stale)} differs from the rule; "
+            "python -m classroom slides --tag updates it)" if stale else ""))
     return 0
 
 
@@ -137,11 +137,15 @@ def _slides_check(paths: list[Path]) -> int:
                   f"the rule says {wanted}")
             count += 1
     if count:
-        print(f"{count} cells differ from the rule; python -m classroom slides --tag writes it",
+        print(f"{_cells(count)} differ from the rule; python -m classroom slides --tag writes it",
               file=sys.stderr)
         return 1
     print(f"the slide types of {len(paths)} notebooks match the rule")
     return 0
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" + ("" if count == 1 else "s")
 
 
 def _slides_tag(paths: list[Path]) -> int:
