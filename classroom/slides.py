@@ -63,6 +63,8 @@ class Layout:
     figure_scale: float = 1.5  # the figures are stored at 72 dpi; 1.5x makes their 14 px labels 21
     figure_max_height: int = 480
     fold_lines: int = 8        # longer code that draws a figure is folded (``is_folded``)
+    fill: float = 1.08         # how full a screen is packed: the estimates run 5-10% high, and
+                               # the export shrinks a screen that overflows a little
 
     @property
     def content_width(self) -> int:
@@ -71,6 +73,11 @@ class Layout:
     @property
     def content_height(self) -> int:
         return self.height - 2 * self.padding - self.footer
+
+    @property
+    def budget(self) -> float:
+        """The estimated height of cells that ``split_points`` puts on one screen at most."""
+        return self.content_height * self.fill
 
 
 LAYOUT = Layout()
@@ -149,7 +156,7 @@ def split_points(nb, types: list[str], layout: Layout = LAYOUT) -> list[int]:
         used = 0
         for piece in _pieces(nb, screen, types, layout):
             height = _height(nb, piece, layout)
-            if used and used + layout.cell_gap + height > layout.content_height:
+            if used and used + layout.cell_gap + height > layout.budget:
                 points.append(piece[0])
                 used = height
             else:
@@ -173,11 +180,11 @@ def _pieces(nb, screen: list[int], types: list[str], layout: Layout) -> list[lis
     """A screen's cells as the units that may start a subslide (``split_points``)."""
     pieces: list[list[int]] = []
     for step in _steps(nb, screen, types):
-        if _height(nb, step, layout) <= layout.content_height:
+        if _height(nb, step, layout) <= layout.budget:
             pieces.append(step)
             continue
         for unit in _cut_before_later_code(nb, step, types):
-            if _height(nb, unit, layout) <= layout.content_height:
+            if _height(nb, unit, layout) <= layout.budget:
                 pieces.append(unit)
                 continue
             for index in unit:          # too tall even so: cell by cell

@@ -229,7 +229,7 @@ def test_a_long_section_continues_where_an_explanation_starts():
     assert all(types[i] != "subslide" for i, cell in enumerate(nb.cells)
                if cell.cell_type == "code"), "an explanation was cut from its code"
     for screen in slides._screens(types):
-        assert slides._height(nb, screen, slides.LAYOUT) <= slides.LAYOUT.content_height
+        assert slides._height(nb, screen, slides.LAYOUT) <= slides.LAYOUT.budget
 
 
 def test_a_step_too_tall_for_one_screen_is_cut_before_its_next_code_cell():
