@@ -904,6 +904,11 @@ SERIES_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9
 #: Width x height in inches of a row of panels, sized for a projector.
 FIGSIZE = (10, 4)
 
+#: The colour map of every signed image of the series (weights, gradients, differences): blue
+#: for positive, red for negative, white for 0, always on a scale symmetric around 0 and with a
+#: colour bar (``show_signed``, ``show_weights``).
+SIGNED_CMAP = "RdBu"
+
 _STYLE = {
     "figure.figsize": FIGSIZE, "figure.dpi": 72, "savefig.dpi": 72,
     "figure.constrained_layout.use": True,
@@ -1056,25 +1061,59 @@ def plot_confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix"):
     return fig, ax
 
 
-def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None = None):
+def show_signed(ax, values, *, limit: float | None = None, label: str | None = None,
+                colorbar: bool = True):
+    """Draw the signed 2-D array ``values`` on ``ax`` in the series' convention: blue positive,
+    red negative, white 0, on the scale [-limit, limit] (by default the largest |value|), with a
+    colour bar labelled ``label``. Returns the image (``AxesImage``).
+
+    Parameters
+    ----------
+    ax : a matplotlib Axes
+    values : (H, W) real numbers
+    limit : float > 0, optional; share it between panels that must be compared
+    """
+    values = _check_array(values, "values", kinds="biuf")
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D array (an image), got shape {values.shape}; "
+                         f"reshape a flat image first, e.g. values.reshape(28, 28).")
+    if limit is None:
+        limit = float(np.abs(values).max()) if values.size else 1.0
+        limit = limit or 1.0
+    else:
+        limit = _check_real(limit, "limit")
+    image = ax.imshow(values, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+    ax.grid(False)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=label)
+    return image
+
+
+def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None = None, *,
+                 limit: float | None = None):
     """First-layer weights as 28x28 images: column ``j`` of ``W`` (784, H) is what hidden unit
-    ``j`` looks for. Blue is positive, red negative, on a scale symmetric around 0."""
+    ``j`` looks for. Blue is positive, red negative (``SIGNED_CMAP``), all tiles on one scale
+    symmetric around 0 (``limit``, by default the largest |weight| shown), read off the colour
+    bar. Returns ``fig, axes``; end the cell with ``plt.show()``."""
     W = _check_array(W, "W", kinds="f")
     if W.ndim != 2 or W.shape[0] != 784:
         raise ValueError(f"expected first-layer weights of shape (784, H), got {W.shape}.")
     n = min(_check_int(n, "n"), W.shape[1])
-    n_cols = _check_int(n_cols, "n_cols")
+    n_cols = min(_check_int(n_cols, "n_cols"), n)
+    if limit is None:
+        limit = float(np.abs(W[:, :n]).max()) or 1.0
+    else:
+        limit = _check_real(limit, "limit")
     import matplotlib.pyplot as plt
 
     n_rows = -(-n // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(1.25 * n_cols, 1.25 * n_rows + 0.6))
+                             figsize=(1.25 * n_cols + 1.2, 1.25 * n_rows + 0.6))
     for j, ax in enumerate(axes.flat):
         ax.axis("off")
         if j < n:
-            w = W[:, j].reshape(28, 28)
-            lim = np.abs(w).max() or 1.0
-            ax.imshow(w, cmap="RdBu", vmin=-lim, vmax=lim)
+            image = show_signed(ax, W[:, j].reshape(28, 28), limit=limit, colorbar=False)
+    fig.colorbar(image, ax=axes, label="weight")
     if title:
         fig.suptitle(title)
     return fig, axes
@@ -1717,7 +1756,8 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Momentum):
-    """Momentum as an exponential average of gradients (the form of source tutorial 000):
+    """Momentum as an exponential average of gradients, the form of the tutorial "Neural
+    Networks from Scratch" (NTHU DataLab, CS565600, https://nthu-datalab.github.io/ml/index.html):
     v <- beta * v + (1 - beta) * g;  theta <- theta - lr * v.
 
     The same trajectory as ``Momentum`` with ``lr * (1 - beta)`` (for a constant lr), so its

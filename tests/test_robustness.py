@@ -613,10 +613,40 @@ def test_show_digits_arguments(kwargs, error, match):
     (lambda: nn.plot_history({"epoch": []}), TypeError, r"history must be the dict that fit "
                                                         r"returns.*missing \['train_loss'"),
     (lambda: nn.plot_confusion_matrix(np.zeros((3, 2), int)), ValueError, r"square \(C, C\)"),
+    (lambda: nn.show_signed(None, np.zeros(784)), ValueError, r"values must be a 2-D array.*"
+                                                              r"reshape\(28, 28\)"),
+    (lambda: nn.show_signed(None, np.zeros((2, 2)), limit=0), ValueError, r"limit must be"),
+    (lambda: nn.show_weights(np.zeros((784, 4)), limit=-1.0), ValueError, r"limit must be"),
 ])
 def test_plot_helper_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_signed_images_share_one_convention():
+    """show_signed and show_weights: SIGNED_CMAP, a scale symmetric around 0, a colour bar."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    image = nn.show_signed(ax, np.array([[-1.0, 0.5], [2.0, 0.0]]), label="difference")
+    assert image.get_cmap().name == nn.SIGNED_CMAP == "RdBu"
+    assert image.get_clim() == (-2.0, 2.0)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "difference"
+    plt.close(fig)
+
+    W = np.zeros((784, 3))
+    W[0, 0], W[1, 2] = 0.5, -3.0
+    fig, axes = nn.show_weights(W, n=3, n_cols=3)
+    images = [ax.images[0] for ax in axes.flat]
+    assert all(im.get_clim() == (-3.0, 3.0) for im in images), "one scale for every tile"
+    assert all(im.get_cmap().name == nn.SIGNED_CMAP for im in images)
+    assert len(fig.axes) == 4, "three tiles and one colour bar"
+    plt.close(fig)
+    fig, axes = nn.show_weights(W, n=2, limit=1.0)
+    assert axes[0, 0].images[0].get_clim() == (-1.0, 1.0)
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("h", [0, -1e-5, float("nan"), None])
