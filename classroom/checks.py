@@ -390,7 +390,8 @@ def check_zero_output_loss(zero_output_loss, params, X_val, y_val) -> None:
     name = "zero_output_loss"
     if not np.any(params["W2"]):
         raise AssertionError("params['W2'] in this notebook is all zeros now: an exercise cell "
-                             "changed the network that the rest of the notebook uses. Re-run the "
+                             "changed the network of section 6, which this check needs as it was. "
+                             "Re-run the "
                              f"cell that creates params (section 6) and make {name} zero a copy.")
     label = f"{name}(params, X_val, y_val)"
     copies = {key: value.copy() for key, value in params.items()}
