@@ -968,6 +968,19 @@ def _check_per_image(values, name: str, n: int):
     return values
 
 
+def _mosaic(tiles: np.ndarray, n_cols: int, gap_x: int, gap_y: int, fill: float) -> np.ndarray:
+    """(N, h, w) tiles side by side in rows of ``n_cols``, ``gap_x`` columns between tiles and
+    ``gap_y`` rows above each row of tiles (room for a title), the gaps filled with ``fill``."""
+    n, h, w = tiles.shape
+    n_rows = -(-n // n_cols)
+    mosaic = np.full((n_rows * (h + gap_y), n_cols * (w + gap_x) - gap_x), fill, dtype=np.float64)
+    for i, tile in enumerate(tiles):
+        row, col = divmod(i, n_cols)
+        top, left = row * (h + gap_y) + gap_y, col * (w + gap_x)
+        mosaic[top:top + h, left:left + w] = tile
+    return mosaic
+
+
 def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols: int = 10,
                 title: str | None = None, cell_inches: float = 1.0):
     """A grid of digits. With ``predicted``, each title reads ``pred 3 (97%) / true 8`` in red
@@ -979,7 +992,8 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
     labels, predicted : (N,) ints, optional
     confidence : (N,) floats in [0, 1], optional, the probability given to ``predicted``
 
-    Returns ``fig, axes``; end the cell with ``plt.show()``.
+    Returns ``fig, ax``: the digits are one image on one axes (one axes per digit takes many
+    times longer to draw); end the cell with ``plt.show()``.
     """
     images = _as_images(images)
     n = len(images)
@@ -992,13 +1006,14 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
 
     n_rows = -(-n // n_cols)
     extra = 0.45 if predicted is not None else 0.25
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(n_cols * cell_inches, n_rows * (cell_inches + extra) + 0.6))
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            continue
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=images.max() or 1)
+    gap_x, gap_y = 3, round(28 * extra / cell_inches) + 3
+    fig, ax = plt.subplots(figsize=(n_cols * cell_inches, n_rows * (cell_inches + extra) + 0.6))
+    ax.imshow(_mosaic(images, n_cols, gap_x, gap_y, fill=0.0), cmap="gray_r", vmin=0,
+              vmax=images.max() or 1, interpolation="nearest")
+    ax.axis("off")
+    for i in range(n):
+        row, col = divmod(i, n_cols)
+        x, y = col * (28 + gap_x) + 13.5, row * (28 + gap_y) + gap_y - 1.5
         if predicted is not None:
             text = f"pred {predicted[i]}"
             if confidence is not None:
@@ -1006,12 +1021,13 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
             wrong = labels is not None and predicted[i] != labels[i]
             if labels is not None:
                 text += f"\ntrue {labels[i]}"
-            ax.set_title(text, fontsize=11, color=SERIES_COLORS[1] if wrong else "black")
+            ax.text(x, y, text, ha="center", va="bottom", fontsize=11,
+                    color=SERIES_COLORS[1] if wrong else "black")
         elif labels is not None:
-            ax.set_title(str(labels[i]), fontsize=13)
+            ax.text(x, y, str(labels[i]), ha="center", va="bottom", fontsize=13)
     if title:
         fig.suptitle(title)
-    return fig, axes
+    return fig, ax
 
 
 def plot_history(history: dict, title: str | None = None):
@@ -1094,7 +1110,8 @@ def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None 
     """First-layer weights as 28x28 images: column ``j`` of ``W`` (784, H) is what hidden unit
     ``j`` looks for. Blue is positive, red negative (``SIGNED_CMAP``), all tiles on one scale
     symmetric around 0 (``limit``, by default the largest |weight| shown), read off the colour
-    bar. Returns ``fig, axes``; end the cell with ``plt.show()``."""
+    bar. Returns ``fig, ax``: the tiles are one image on one axes; end the cell with
+    ``plt.show()``."""
     W = _check_array(W, "W", kinds="f")
     if W.ndim != 2 or W.shape[0] != 784:
         raise ValueError(f"expected first-layer weights of shape (784, H), got {W.shape}.")
@@ -1107,16 +1124,16 @@ def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None 
     import matplotlib.pyplot as plt
 
     n_rows = -(-n // n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(1.25 * n_cols + 1.2, 1.25 * n_rows + 0.6))
-    for j, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if j < n:
-            image = show_signed(ax, W[:, j].reshape(28, 28), limit=limit, colorbar=False)
-    fig.colorbar(image, ax=axes, label="weight")
+    tiles = W[:, :n].T.reshape(n, 28, 28)
+    fig, ax = plt.subplots(figsize=(1.25 * n_cols + 1.2, 1.25 * n_rows + 0.6))
+    cmap = plt.get_cmap(SIGNED_CMAP).with_extremes(bad="white")   # the gaps between the tiles
+    image = ax.imshow(_mosaic(tiles, n_cols, 3, 3, fill=np.nan)[3:], cmap=cmap, vmin=-limit,
+                      vmax=limit, interpolation="nearest")
+    ax.axis("off")
+    fig.colorbar(image, ax=ax, label="weight", fraction=0.04 + 0.02 * n_rows)
     if title:
         fig.suptitle(title)
-    return fig, axes
+    return fig, ax
 
 
 # =================================================================================================

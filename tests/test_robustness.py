@@ -638,14 +638,30 @@ def test_signed_images_share_one_convention():
 
     W = np.zeros((784, 3))
     W[0, 0], W[1, 2] = 0.5, -3.0
-    fig, axes = nn.show_weights(W, n=3, n_cols=3)
-    images = [ax.images[0] for ax in axes.flat]
-    assert all(im.get_clim() == (-3.0, 3.0) for im in images), "one scale for every tile"
-    assert all(im.get_cmap().name == nn.SIGNED_CMAP for im in images)
-    assert len(fig.axes) == 4, "three tiles and one colour bar"
+    fig, ax = nn.show_weights(W, n=3, n_cols=2)
+    (image,) = ax.images
+    assert image.get_clim() == (-3.0, 3.0), "one scale for every tile"
+    assert image.get_cmap().name == nn.SIGNED_CMAP
+    mosaic = image.get_array()
+    assert mosaic.shape == (2 * 28 + 3, 2 * 28 + 3), "2 x 2 tiles, 3 pixels apart"
+    assert mosaic[0, 0] == 0.5 and mosaic[31, 1] == -3.0, "W[0, 0] and W[1, 2] in their tiles"
+    assert np.ma.is_masked(mosaic[31, 31]), "the empty fourth tile stays blank"
+    assert len(fig.axes) == 2, "the tiles and one colour bar"
     plt.close(fig)
-    fig, axes = nn.show_weights(W, n=2, limit=1.0)
-    assert axes[0, 0].images[0].get_clim() == (-1.0, 1.0)
+    fig, ax = nn.show_weights(W, n=2, limit=1.0)
+    assert ax.images[0].get_clim() == (-1.0, 1.0)
+    plt.close(fig)
+
+    images = np.zeros((3, 28, 28))
+    images[1, 0, 0] = 1.0
+    fig, ax = nn.show_digits(images, [4, 5, 6], predicted=[4, 6, 6], n_cols=2)
+    mosaic = ax.images[0].get_array()
+    gap_y = round(28 * 0.45) + 3                 # room for the two-line titles
+    assert mosaic.shape == (2 * (28 + gap_y), 2 * 28 + 3)
+    assert mosaic[gap_y, 28 + 3] == 1.0, "image 1 is the second tile of the first row"
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["pred 4\ntrue 4", "pred 6\ntrue 5", "pred 6\ntrue 6"]
+    assert ax.texts[1].get_color() == nn.SERIES_COLORS[1] != ax.texts[0].get_color()
     plt.close(fig)
 
 
