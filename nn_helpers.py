@@ -914,6 +914,11 @@ SERIES_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9
 #: Width x height in inches of a row of panels, sized for a projector.
 FIGSIZE = (10, 4)
 
+#: The colour map of every signed image of the series (weights, gradients, differences): blue
+#: for positive, red for negative, white for 0, always on a scale symmetric around 0 and with a
+#: colour bar (``show_signed``, ``show_weights``).
+SIGNED_CMAP = "RdBu"
+
 _STYLE = {
     "figure.figsize": FIGSIZE, "figure.dpi": 72, "savefig.dpi": 72,
     "figure.constrained_layout.use": True,
@@ -973,6 +978,19 @@ def _check_per_image(values, name: str, n: int):
     return values
 
 
+def _mosaic(tiles: np.ndarray, n_cols: int, gap_x: int, gap_y: int, fill: float) -> np.ndarray:
+    """(N, h, w) tiles side by side in rows of ``n_cols``, ``gap_x`` columns between tiles and
+    ``gap_y`` rows above each row of tiles (room for a title), the gaps filled with ``fill``."""
+    n, h, w = tiles.shape
+    n_rows = -(-n // n_cols)
+    mosaic = np.full((n_rows * (h + gap_y), n_cols * (w + gap_x) - gap_x), fill, dtype=np.float64)
+    for i, tile in enumerate(tiles):
+        row, col = divmod(i, n_cols)
+        top, left = row * (h + gap_y) + gap_y, col * (w + gap_x)
+        mosaic[top:top + h, left:left + w] = tile
+    return mosaic
+
+
 def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols: int = 10,
                 title: str | None = None, cell_inches: float = 1.0):
     """A grid of digits. With ``predicted``, each title reads ``pred 3 (97%) / true 8`` in red
@@ -984,7 +1002,8 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
     labels, predicted : (N,) ints, optional
     confidence : (N,) floats in [0, 1], optional, the probability given to ``predicted``
 
-    Returns ``fig, axes``; end the cell with ``plt.show()``.
+    Returns ``fig, ax``: the digits are one image on one axes (one axes per digit takes many
+    times longer to draw); end the cell with ``plt.show()``.
     """
     images = _as_images(images)
     n = len(images)
@@ -997,13 +1016,14 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
 
     n_rows = -(-n // n_cols)
     extra = 0.45 if predicted is not None else 0.25
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(n_cols * cell_inches, n_rows * (cell_inches + extra) + 0.6))
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            continue
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=images.max() or 1)
+    gap_x, gap_y = 3, round(28 * extra / cell_inches) + 3
+    fig, ax = plt.subplots(figsize=(n_cols * cell_inches, n_rows * (cell_inches + extra) + 0.6))
+    ax.imshow(_mosaic(images, n_cols, gap_x, gap_y, fill=0.0), cmap="gray_r", vmin=0,
+              vmax=images.max() or 1, interpolation="nearest")
+    ax.axis("off")
+    for i in range(n):
+        row, col = divmod(i, n_cols)
+        x, y = col * (28 + gap_x) + 13.5, row * (28 + gap_y) + gap_y - 1.5
         if predicted is not None:
             text = f"pred {predicted[i]}"
             if confidence is not None:
@@ -1011,12 +1031,13 @@ def show_digits(images, labels=None, *, predicted=None, confidence=None, n_cols:
             wrong = labels is not None and predicted[i] != labels[i]
             if labels is not None:
                 text += f"\ntrue {labels[i]}"
-            ax.set_title(text, fontsize=11, color=SERIES_COLORS[1] if wrong else "black")
+            ax.text(x, y, text, ha="center", va="bottom", fontsize=11,
+                    color=SERIES_COLORS[1] if wrong else "black")
         elif labels is not None:
-            ax.set_title(str(labels[i]), fontsize=13)
+            ax.text(x, y, str(labels[i]), ha="center", va="bottom", fontsize=13)
     if title:
         fig.suptitle(title)
-    return fig, axes
+    return fig, ax
 
 
 def plot_history(history: dict, title: str | None = None):
@@ -1066,28 +1087,63 @@ def plot_confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix"):
     return fig, ax
 
 
-def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None = None):
+def show_signed(ax, values, *, limit: float | None = None, label: str | None = None,
+                colorbar: bool = True):
+    """Draw the signed 2-D array ``values`` on ``ax`` in the series' convention: blue positive,
+    red negative, white 0, on the scale [-limit, limit] (by default the largest |value|), with a
+    colour bar labelled ``label``. Returns the image (``AxesImage``).
+
+    Parameters
+    ----------
+    ax : a matplotlib Axes
+    values : (H, W) real numbers
+    limit : float > 0, optional; share it between panels that must be compared
+    """
+    values = _check_array(values, "values", kinds="biuf")
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D array (an image), got shape {values.shape}; "
+                         f"reshape a flat image first, e.g. values.reshape(28, 28).")
+    if limit is None:
+        limit = float(np.abs(values).max()) if values.size else 1.0
+        limit = limit or 1.0
+    else:
+        limit = _check_real(limit, "limit")
+    image = ax.imshow(values, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+    ax.grid(False)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=label)
+    return image
+
+
+def show_weights(W: np.ndarray, n: int = 16, n_cols: int = 8, title: str | None = None, *,
+                 limit: float | None = None):
     """First-layer weights as 28x28 images: column ``j`` of ``W`` (784, H) is what hidden unit
-    ``j`` looks for. Blue is positive, red negative, on a scale symmetric around 0."""
+    ``j`` looks for. Blue is positive, red negative (``SIGNED_CMAP``), all tiles on one scale
+    symmetric around 0 (``limit``, by default the largest |weight| shown), read off the colour
+    bar. Returns ``fig, ax``: the tiles are one image on one axes; end the cell with
+    ``plt.show()``."""
     W = _check_array(W, "W", kinds="f")
     if W.ndim != 2 or W.shape[0] != 784:
         raise ValueError(f"expected first-layer weights of shape (784, H), got {W.shape}.")
     n = min(_check_int(n, "n"), W.shape[1])
-    n_cols = _check_int(n_cols, "n_cols")
+    n_cols = min(_check_int(n_cols, "n_cols"), n)
+    if limit is None:
+        limit = float(np.abs(W[:, :n]).max()) or 1.0
+    else:
+        limit = _check_real(limit, "limit")
     import matplotlib.pyplot as plt
 
     n_rows = -(-n // n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
-                             figsize=(1.25 * n_cols, 1.25 * n_rows + 0.6))
-    for j, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if j < n:
-            w = W[:, j].reshape(28, 28)
-            lim = np.abs(w).max() or 1.0
-            ax.imshow(w, cmap="RdBu", vmin=-lim, vmax=lim)
+    tiles = W[:, :n].T.reshape(n, 28, 28)
+    fig, ax = plt.subplots(figsize=(1.25 * n_cols + 1.2, 1.25 * n_rows + 0.6))
+    cmap = plt.get_cmap(SIGNED_CMAP).with_extremes(bad="white")   # the gaps between the tiles
+    image = ax.imshow(_mosaic(tiles, n_cols, 3, 3, fill=np.nan)[3:], cmap=cmap, vmin=-limit,
+                      vmax=limit, interpolation="nearest")
+    ax.axis("off")
+    fig.colorbar(image, ax=ax, label="weight", fraction=0.04 + 0.02 * n_rows)
     if title:
         fig.suptitle(title)
-    return fig, axes
+    return fig, ax
 
 
 # =================================================================================================
@@ -1727,7 +1783,8 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Momentum):
-    """Momentum as an exponential average of gradients (the form of source tutorial 000):
+    """Momentum as an exponential average of gradients, the form of the tutorial "Neural
+    Networks from Scratch" (NTHU DataLab, CS565600, https://nthu-datalab.github.io/ml/index.html):
     v <- beta * v + (1 - beta) * g;  theta <- theta - lr * v.
 
     The same trajectory as ``Momentum`` with ``lr * (1 - beta)`` (for a constant lr), so its

@@ -113,12 +113,13 @@ def _idx_bytes(sizes: tuple) -> bytes:
     return header + bytes(math.prod(sizes))
 
 
-def check_idx_sizes(idx_sizes, raw: dict) -> None:
-    """01 · Exercise 1: ``idx_sizes(data)`` on the MNIST files in ``raw`` and on made-up headers."""
+def check_idx_sizes(idx_sizes, idx_files: dict) -> None:
+    """01 · Exercise 1: ``idx_sizes(data)`` on the decompressed MNIST files in ``idx_files``
+    (name -> bytes) and on made-up headers."""
     _avoid(idx_sizes, "idx_sizes", {
         word: "the exercise asks you to decode the header with int.from_bytes only."
         for word in ("frombuffer", "read_idx", "parse_idx")})
-    cases = list(raw.items()) + [(f"a made-up file of shape {sizes}", _idx_bytes(sizes))
+    cases = list(idx_files.items()) + [(f"a made-up file of shape {sizes}", _idx_bytes(sizes))
                                  for sizes in _MADE_UP_SIZES]
     for label, data in cases:
         ndim = data[3]
@@ -128,7 +129,7 @@ def check_idx_sizes(idx_sizes, raw: dict) -> None:
                 hint="the sizes start at byte 4, 4 bytes each; byte 3 says how many there are",
                 mistakes=[(little, "you read the sizes little-endian; IDX stores them big-endian "
                                    "(most significant byte first).")])
-    _passed("idx_sizes", f"{len(raw)} MNIST files and {len(_MADE_UP_SIZES)} made-up headers")
+    _passed("idx_sizes", f"{len(idx_files)} MNIST files and {len(_MADE_UP_SIZES)} made-up headers")
 
 
 def check_class_counts(class_counts, y_val: np.ndarray) -> None:
@@ -154,11 +155,10 @@ def _batches_reference(n: int, batch_size: int) -> tuple[int, int]:
 
 
 def check_batches_per_epoch(batches_per_epoch, n_train: int = 50_000) -> None:
-    """01 · Exercise 3: ``batches_per_epoch(n, batch_size)`` with the formula of section 7."""
-    _avoid(batches_per_epoch, "batches_per_epoch", {
-        "iterate_minibatches": "the exercise asks for the formula, not for iterating.",
-        "for": "the exercise asks for the formula of section 7, without a loop.",
-        "while": "the exercise asks for the formula of section 7, without a loop."})
+    """01 · Exercise 3: ``batches_per_epoch(n, batch_size)`` with the formula of section 5."""
+    why = "the exercise asks for the formula of section 5, not for a loop over the batches."
+    _avoid(batches_per_epoch, "batches_per_epoch",
+           {"iterate_minibatches": why, "for": why, "while": why})
     cases = [(n_train, b) for b in (100, 128, 333, 1000)] + [(10, 3), (10, 5), (10, 20), (1, 1)]
     for n, b in cases:
         n_batches, last = _batches_reference(n, b)
@@ -174,10 +174,12 @@ def check_batches_per_epoch(batches_per_epoch, n_train: int = 50_000) -> None:
 
 
 def _nearest_mean_reference(X_train, y_train, X, num_classes: int = 10) -> np.ndarray:
-    means = np.stack([X_train[y_train == k].astype(np.float64).mean(axis=0)
+    means = np.stack([X_train[y_train == k].mean(axis=0, dtype=np.float64)
                       for k in range(num_classes)])
-    distances = np.stack([np.linalg.norm(X - m, axis=1) for m in means], axis=1)
-    return distances.argmin(axis=1)
+    X = np.asarray(X, dtype=np.float64)
+    # squared distances from one product, in float64: the same argmin as the norms, one pass
+    squared = (X * X).sum(axis=1, keepdims=True) - 2 * X @ means.T + (means * means).sum(axis=1)
+    return squared.argmin(axis=1)
 
 
 def check_nearest_mean(nearest_mean_predict, data) -> None:
@@ -388,7 +390,8 @@ def check_zero_output_loss(zero_output_loss, params, X_val, y_val) -> None:
     name = "zero_output_loss"
     if not np.any(params["W2"]):
         raise AssertionError("params['W2'] in this notebook is all zeros now: an exercise cell "
-                             "changed the network that the rest of the notebook uses. Re-run the "
+                             "changed the network of section 6, which this check needs as it was. "
+                             "Re-run the "
                              f"cell that creates params (section 6) and make {name} zero a copy.")
     label = f"{name}(params, X_val, y_val)"
     copies = {key: value.copy() for key, value in params.items()}

@@ -253,7 +253,7 @@ def last_step(update, steps, **hyper):
 
 #: The check cells (tagged ``check``), each one call into classroom.checks.
 CHECK_CELLS = {
-    "01-1": "checks.check_idx_sizes(idx_sizes, raw)",
+    "01-1": "checks.check_idx_sizes(idx_sizes, idx_files)",
     "01-2": "checks.check_class_counts(class_counts, data.y_val)",
     "01-3": "checks.check_batches_per_epoch(batches_per_epoch, len(data.X_train))",
     "01-4": "checks.check_nearest_mean(nearest_mean_predict, data)",
@@ -365,10 +365,10 @@ def _images(rng, n: int, d: int = 784) -> tuple[np.ndarray, np.ndarray]:
 def _state_01(rng) -> dict:
     X_train, y_train = _images(rng, 400)
     X_val, y_val = _images(rng, 150)
-    raw = {"t10k-images-idx3-ubyte.gz": checks._idx_bytes((7, 28, 28)),
-           "t10k-labels-idx1-ubyte.gz": checks._idx_bytes((7,))}
-    return {"raw": raw, "data": SimpleNamespace(X_train=X_train, y_train=y_train, X_val=X_val,
-                                                y_val=y_val)}
+    idx_files = {"t10k-images-idx3-ubyte": checks._idx_bytes((7, 28, 28)),
+                 "t10k-labels-idx1-ubyte": checks._idx_bytes((7,))}
+    return {"idx_files": idx_files,
+            "data": SimpleNamespace(X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val)}
 
 
 def _state_02(rng) -> dict:

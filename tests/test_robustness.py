@@ -613,10 +613,56 @@ def test_show_digits_arguments(kwargs, error, match):
     (lambda: nn.plot_history({"epoch": []}), TypeError, r"history must be the dict that fit "
                                                         r"returns.*missing \['train_loss'"),
     (lambda: nn.plot_confusion_matrix(np.zeros((3, 2), int)), ValueError, r"square \(C, C\)"),
+    (lambda: nn.show_signed(None, np.zeros(784)), ValueError, r"values must be a 2-D array.*"
+                                                              r"reshape\(28, 28\)"),
+    (lambda: nn.show_signed(None, np.zeros((2, 2)), limit=0), ValueError, r"limit must be"),
+    (lambda: nn.show_weights(np.zeros((784, 4)), limit=-1.0), ValueError, r"limit must be"),
 ])
 def test_plot_helper_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_signed_images_share_one_convention():
+    """show_signed and show_weights: SIGNED_CMAP, a scale symmetric around 0, a colour bar."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    image = nn.show_signed(ax, np.array([[-1.0, 0.5], [2.0, 0.0]]), label="difference")
+    assert image.get_cmap().name == nn.SIGNED_CMAP == "RdBu"
+    assert image.get_clim() == (-2.0, 2.0)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "difference"
+    plt.close(fig)
+
+    W = np.zeros((784, 3))
+    W[0, 0], W[1, 2] = 0.5, -3.0
+    fig, ax = nn.show_weights(W, n=3, n_cols=2)
+    (image,) = ax.images
+    assert image.get_clim() == (-3.0, 3.0), "one scale for every tile"
+    assert image.get_cmap().name == nn.SIGNED_CMAP
+    mosaic = image.get_array()
+    assert mosaic.shape == (2 * 28 + 3, 2 * 28 + 3), "2 x 2 tiles, 3 pixels apart"
+    assert mosaic[0, 0] == 0.5 and mosaic[31, 1] == -3.0, "W[0, 0] and W[1, 2] in their tiles"
+    assert np.ma.is_masked(mosaic[31, 31]), "the empty fourth tile stays blank"
+    assert len(fig.axes) == 2, "the tiles and one colour bar"
+    plt.close(fig)
+    fig, ax = nn.show_weights(W, n=2, limit=1.0)
+    assert ax.images[0].get_clim() == (-1.0, 1.0)
+    plt.close(fig)
+
+    images = np.zeros((3, 28, 28))
+    images[1, 0, 0] = 1.0
+    fig, ax = nn.show_digits(images, [4, 5, 6], predicted=[4, 6, 6], n_cols=2)
+    mosaic = ax.images[0].get_array()
+    gap_y = round(28 * 0.45) + 3                 # room for the two-line titles
+    assert mosaic.shape == (2 * (28 + gap_y), 2 * 28 + 3)
+    assert mosaic[gap_y, 28 + 3] == 1.0, "image 1 is the second tile of the first row"
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["pred 4\ntrue 4", "pred 6\ntrue 5", "pred 6\ntrue 6"]
+    assert ax.texts[1].get_color() == nn.SERIES_COLORS[1] != ax.texts[0].get_color()
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("h", [0, -1e-5, float("nan"), None])
