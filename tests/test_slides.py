@@ -330,14 +330,20 @@ def test_check_fails_until_tag_has_run(folder, capsys):
     assert "already up to date" in capsys.readouterr().out
 
 
+def _without_slide_metadata(notebook_json: dict) -> str:
+    for cell in notebook_json["cells"]:
+        cell["metadata"].pop("slideshow", None)
+    return nbformat.writes(nbformat.from_dict(notebook_json)) + "\n"
+
+
 def test_tag_changes_nothing_but_the_slide_metadata(tmp_path):
-    original = NOTEBOOKS[3].read_text(encoding="utf-8")
-    (tmp_path / NOTEBOOKS[3].name).write_text(original, encoding="utf-8")
-    assert main(["slides", "--tag", str(tmp_path / NOTEBOOKS[3].name)]) == 0
-    tagged = json.loads((tmp_path / NOTEBOOKS[3].name).read_text(encoding="utf-8"))
-    for cell in tagged["cells"]:
-        cell["metadata"].pop("slideshow")
-    assert nbformat.writes(nbformat.from_dict(tagged)) + "\n" == original
+    untagged = _without_slide_metadata(json.loads(NOTEBOOKS[3].read_text(encoding="utf-8")))
+    path = tmp_path / NOTEBOOKS[3].name
+    path.write_text(untagged, encoding="utf-8")
+    assert main(["slides", "--tag", str(path)]) == 0
+    tagged = path.read_text(encoding="utf-8")
+    assert tagged != untagged, "--tag wrote no slide metadata"
+    assert _without_slide_metadata(json.loads(tagged)) == untagged
 
 
 @pytest.mark.parametrize("args, message", [
