@@ -614,8 +614,9 @@ def check_lr_for_ratio(lr_for_ratio, ex_params, ex_grads) -> None:
         _expect(label, _run(lr_for_ratio, "lr_for_ratio", label, W, dW, **options),
                 target * norm_W / norm_dW, rtol=1e-4,
                 hint="the ratio of an SGD step is lr * |dW| / |W|; solve it for lr",
-                mistakes=[(target * norm_dW / norm_W, "upside down: the ratio grows with lr, so "
-                                                      "lr = target * |W| / |dW|.")])
+                mistakes=[(target * norm_dW / norm_W, "upside down: you multiplied by what you "
+                                                      "should divide by. Write the ratio of an "
+                                                      "SGD step and solve it for lr again.")])
     _passed("lr_for_ratio", f"{len(cases)} weight matrices and targets")
 
 
