@@ -1291,7 +1291,7 @@ def cross_entropy(logits: np.ndarray, y) -> float:
     """Mean cross-entropy of integer labels ``y`` (N,) under logits (N, C), N >= 1."""
     logits = _check_logits(logits, nonempty=True)
     y = _check_labels(y, logits.shape[1], n=len(logits))
-    return float(-log_softmax(logits)[np.arange(len(y)), y].mean())
+    return float(-_log_softmax(logits)[np.arange(len(y)), y].mean())
 
 
 def softmax_cross_entropy(logits: np.ndarray, y):
