@@ -2,8 +2,9 @@
 
 Each section is the finished version of what one notebook builds by hand, in the order of the
 series: data (01), plot style (01), layers and activations (03), losses (03), initialisation (02),
-the model (03/04), gradient checking (04), optimizers and schedules (06), training (05),
-evaluation (05) and saving (05). They share one set of argument checks, at the top: every public
+the model (03/04), gradient checking (04), the model as a list of layers with dropout, L2 and
+augmentation (07), optimizers and schedules (06, weight decay 07), training (05, early stopping
+07), evaluation (05) and saving (05). They share one set of argument checks, at the top: every public
 function checks its arguments at entry and says what is wrong and how to fix it.
 
 Conventions: batch-first arrays, ``X`` of shape ``(N, D)``; a dense layer computes
@@ -18,6 +19,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import json
 import math
 import os
 import re
@@ -1463,6 +1465,8 @@ def mlp_forward(params: dict, X: np.ndarray, activation: str = "relu"):
     whatever the dtype of X. NaN or inf in X is refused, naming where. Parameters that hold NaN or
     inf (a diverged model) give NaN or inf logits, as they should: a training loop written by hand
     stops when ``np.isfinite(logits).all()`` is False (``predict`` and ``evaluate`` refuse them).
+    The general form, for models with other layers (dropout), is ``model_forward(layers, ...)``:
+    ``model_forward(mlp_layers(L, activation), params, X)`` gives the same logits.
     """
     _check_activation(activation)
     _check_params(params, finite=False)
@@ -1575,6 +1579,364 @@ def check_mlp_gradients(params: dict, X, y, activation: str = "relu", h: float =
 
 
 # =================================================================================================
+# The model as a list of layers (taught in 07_regularization)
+# =================================================================================================
+# mlp_forward hard-codes "dense, activation, dense, ...". A model that may hold other layers
+# (dropout, which behaves differently in training and evaluation and draws a random mask) is a
+# list of layer objects instead, each a forward/backward pair with the conventions of the
+# functions above: ``out, cache = layer.forward(params, X, train=..., rng=...)`` and
+# ``dX, grads = layer.backward(dout, cache)``, where ``grads`` holds the gradients of the layer's
+# own parameters under their names in ``params``. The parameters stay in one dict, so optimizers,
+# saving and counting work on them unchanged.
+
+def dropout_forward(A: np.ndarray, rate: float, *, rng=None, train: bool = True, mask=None):
+    """Inverted dropout: zero each entry of ``A`` with probability ``rate`` and scale the kept
+    ones by ``1 / (1 - rate)``, so that every entry keeps its expected value.
+
+    A: (N, M) -> out: (N, M), cache = the mask (N, M): 0 for a dropped entry, ``1 / (1 - rate)``
+    for a kept one; ``out = A * mask``. With ``train=False`` (evaluation) or ``rate=0`` it is the
+    identity and the cache is None. ``mask`` (from an earlier call) replaces the random draw, for
+    gradient checks that need the same mask at every evaluation.
+    """
+    A = _check_array(A, "A", kinds="f", finite=False)
+    rate = _check_dropout_rate(rate)
+    _check_bool(train, "train")
+    if not train or rate == 0:
+        return A, None
+    if mask is None:
+        if rng is None:
+            raise ValueError("dropout in training mode draws a random mask: pass rng= (a seed or "
+                             "np.random.Generator), or train=False to evaluate.")
+        keep = _make_rng(rng).random(A.shape, dtype=np.float32) >= rate
+        mask = keep.astype(A.dtype) / A.dtype.type(1 - rate)
+    elif np.shape(mask) != A.shape:
+        raise ValueError(f"mask must have the shape of A, {A.shape}, got {np.shape(mask)}.")
+    return A * mask, mask
+
+
+def dropout_backward(dout: np.ndarray, mask):
+    """Backward pass of ``dropout_forward``: dA = dout * mask (dout itself when mask is None)."""
+    return dout if mask is None else dout * mask
+
+
+def _check_dropout_rate(rate) -> float:
+    return float(_check_real(rate, "rate", 0.0, 1.0, low_closed=True,
+                             hint="; it is the probability of dropping a unit, 0.5 at most is "
+                                  "usual"))
+
+
+class Layer:
+    """A layer of a model: ``forward(params, X, *, train, rng) -> (out, cache)`` and
+    ``backward(dout, cache, need_dX=True) -> (dX, grads)``. ``param_names`` are the keys of
+    ``params`` it reads (empty for layers without parameters); ``config()`` is a JSON-able dict
+    that ``layer_from_config`` turns back into the layer."""
+
+    param_names: tuple = ()
+
+    def forward(self, params, X, *, train=False, rng=None):
+        raise NotImplementedError
+
+    def backward(self, dout, cache, need_dX=True):
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.config() == self.config()
+
+    def __hash__(self):
+        return hash(json.dumps(self.config(), sort_keys=True))
+
+    def __repr__(self):
+        args = ", ".join(f"{v!r}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """The affine layer ``X @ W{index} + b{index}`` (``dense_forward``); ``index`` counts the
+    dense layers of a model from 1."""
+
+    def __init__(self, index: int):
+        self.index = _check_int(index, "index", hint=" (dense layers count from 1)")
+        self.param_names = (f"W{self.index}", f"b{self.index}")
+
+    def forward(self, params, X, *, train=False, rng=None):
+        W, b = (params[k] for k in self.param_names)
+        return dense_forward(X, W, b)
+
+    def backward(self, dout, cache, need_dX=True):
+        dX, dW, db = dense_backward(dout, cache, need_dX=need_dX)
+        return dX, dict(zip(self.param_names, (dW, db)))
+
+    def config(self) -> dict:
+        return {"type": "dense", "index": self.index}
+
+
+class Activation(Layer):
+    """An activation function by name, one of ``ACTIVATIONS`` (``activation_forward``)."""
+
+    def __init__(self, name: str = "relu"):
+        _check_activation(name)
+        self.name = name
+
+    def forward(self, params, X, *, train=False, rng=None):
+        return activation_forward(X, self.name)
+
+    def backward(self, dout, cache, need_dX=True):
+        return activation_backward(dout, cache), {}
+
+    def config(self) -> dict:
+        return {"type": "activation", "name": self.name}
+
+
+class Dropout(Layer):
+    """Inverted dropout (``dropout_forward``) at ``rate``: active only with ``train=True``."""
+
+    def __init__(self, rate: float):
+        self.rate = _check_dropout_rate(rate)
+
+    def forward(self, params, X, *, train=False, rng=None):
+        return dropout_forward(X, self.rate, rng=rng, train=train)
+
+    def backward(self, dout, cache, need_dX=True):
+        return dropout_backward(dout, cache), {}
+
+    def config(self) -> dict:
+        return {"type": "dropout", "rate": self.rate}
+
+
+#: Layer type, as stored in a saved model's architecture -> (class, its one argument's name).
+LAYER_TYPES = {"dense": (Dense, "index"), "activation": (Activation, "name"),
+               "dropout": (Dropout, "rate")}
+
+
+def mlp_layers(num_dense: int, activation: str = "relu", dropout: float = 0.0,
+               input_dropout: float = 0.0) -> list:
+    """The layers of an MLP with ``num_dense`` dense layers, e.g. for ``num_dense=2``:
+    ``[Dense(1), Activation(activation), Dropout(dropout), Dense(2)]``; a Dropout after each
+    hidden activation when ``dropout`` > 0 and one before the first layer when ``input_dropout``
+    > 0. ``num_layers(params)`` gives ``num_dense`` of a parameter dict."""
+    num_dense = _check_int(num_dense, "num_dense", hint=" (the number of dense layers)")
+    _check_activation(activation)
+    rates = {"dropout": _check_dropout_rate(dropout),
+             "input_dropout": _check_dropout_rate(input_dropout)}
+    layers = [Dropout(rates["input_dropout"])] if rates["input_dropout"] > 0 else []
+    for i in range(1, num_dense + 1):
+        layers.append(Dense(i))
+        if i < num_dense:
+            layers.append(Activation(activation))
+            if rates["dropout"] > 0:
+                layers.append(Dropout(rates["dropout"]))
+    return layers
+
+
+def _check_layers(layers, params) -> list:
+    """``layers`` as a list of Layer objects that fit ``params`` (already checked): dense layers
+    numbered 1, 2, ..., one per W of params, and the last layer a dense one (its output is the
+    logits)."""
+    if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+        raise TypeError(f"layers must be a list of layers such as nn.mlp_layers(2) returns "
+                        f"([Dense(1), Activation('relu'), Dense(2)]), got {layers!r}.")
+    bad = next((i for i, layer in enumerate(layers) if not isinstance(layer, Layer)), None)
+    if bad is not None:
+        raise TypeError(f"layers[{bad}] is {layers[bad]!r} ({type(layers[bad]).__name__}), not a "
+                        "layer; build layers with nn.Dense(i), nn.Activation(name), "
+                        "nn.Dropout(rate).")
+    dense = [layer.index for layer in layers if isinstance(layer, Dense)]
+    L = len(params) // 2
+    if dense != list(range(1, L + 1)) or not isinstance(layers[-1], Dense):
+        raise ValueError(f"layers {list(layers)} do not fit params with {L} dense layers (W1 to "
+                         f"W{L}): they need Dense(1), ..., Dense({L}) in this order, the last "
+                         "layer a Dense one (its output is the logits).")
+    return list(layers)
+
+
+def _resolve_layers(params, activation, layers) -> list:
+    """The layers of the model: ``layers`` when given (then ``activation`` must be None, since
+    the layers name their own), else the plain MLP of ``params`` with ``activation`` (ReLU by
+    default). ``params`` are already checked."""
+    if layers is None:
+        return mlp_layers(len(params) // 2, "relu" if activation is None else activation)
+    if activation is not None:
+        raise ValueError(f"give either activation= ({activation!r}) or layers=, not both: the "
+                         "layers name their own activations (nn.Activation(name)).")
+    return _check_layers(layers, params)
+
+
+def model_forward(layers, params: dict, X, *, train: bool = False, rng=None):
+    """Forward pass through ``layers``: X (N, D) -> logits (N, C), caches (one per layer).
+
+    ``train=True`` is the training mode: dropout layers drop units, drawing their masks from
+    ``rng``; with ``train=False`` (evaluation) they pass their input through unchanged. ``X`` is
+    converted to the parameters' dtype and must be finite, as in ``mlp_forward``.
+    """
+    _check_params(params, finite=False)
+    layers = _check_layers(layers, params)
+    _check_bool(train, "train")
+    rng = None if rng is None else _make_rng(rng)
+    return _model_forward(layers, params, _check_inputs(X, params), train, rng)
+
+
+def _model_forward(layers, params, X, train: bool, rng):
+    """``model_forward`` without the checks, for callers that checked once (fit, predict)."""
+    A, caches = X, []
+    for layer in layers:
+        A, cache = layer.forward(params, A, train=train, rng=rng)
+        caches.append(cache)
+    return A, caches
+
+
+def model_backward(layers, dlogits: np.ndarray, caches) -> dict:
+    """Backward pass of ``model_forward``: dlogits (N, C) -> grads, named and shaped like the
+    parameters. ``caches`` are the ones ``model_forward`` returned for these ``layers``."""
+    n_layers = len(layers) if isinstance(layers, (list, tuple)) else None
+    n_caches = len(caches) if isinstance(caches, (list, tuple)) else None
+    if not n_layers or n_layers != n_caches or not isinstance(layers[-1], Dense):
+        raise ValueError(f"model_backward needs the layers (the last a Dense one) and the caches "
+                         f"model_forward returned for them, one per layer; got {n_caches} caches "
+                         f"for {n_layers} layers.")
+    X_last, W_last = caches[-1]
+    if np.shape(dlogits) != (X_last.shape[0], W_last.shape[1]):
+        raise ValueError(f"dlogits must have the shape of the logits, "
+                         f"{(X_last.shape[0], W_last.shape[1])}, got {np.shape(dlogits)}.")
+    return _model_backward(layers, dlogits, caches)
+
+
+def _model_backward(layers, dlogits, caches) -> dict:
+    grads, dA = {}, dlogits
+    # no dX for the first layer with parameters and the layers before it: nothing reads it, and
+    # X.T's product is the largest of the first dense layer
+    first = next(i for i, layer in enumerate(layers) if layer.param_names)
+    for i in range(len(layers) - 1, first - 1, -1):
+        dA, layer_grads = layers[i].backward(dA, caches[i], need_dX=i > first)
+        grads.update(layer_grads)
+    return grads
+
+
+def l2_penalty(params: dict, l2: float) -> float:
+    """The L2 penalty ``l2 / 2 * sum of ||W||^2`` over the weight matrices (biases are not
+    penalised); its gradient is ``l2 * W`` for each W, 0 for each b."""
+    _check_params(params)
+    l2 = _check_real(l2, "l2", low_closed=True, hint="; 1e-4 to 1e-3 are usual for MNIST")
+    return float(l2 / 2 * sum(np.vdot(W, W) for k, W in params.items() if k.startswith("W")))
+
+
+def _add_l2_gradient(grads: dict, params: dict, l2: float) -> None:
+    """grads[W] += l2 * W for each weight matrix, in place."""
+    for k, W in params.items():
+        if k.startswith("W"):
+            grads[k] += W.dtype.type(l2) * W
+
+
+def model_loss_and_grads(layers, params: dict, X, y, *, train: bool = False, rng=None,
+                         l2: float = 0.0):
+    """Mean cross-entropy (plus ``l2_penalty`` when ``l2`` > 0) of the model on (X, y) and the
+    gradient of every parameter."""
+    logits, caches = model_forward(layers, params, X, train=train, rng=rng)
+    loss, dlogits = softmax_cross_entropy(logits, y)
+    grads = _model_backward(layers, dlogits, caches)
+    if l2:
+        loss += l2_penalty(params, l2)
+        _add_l2_gradient(grads, params, l2)
+    return loss, grads
+
+
+def check_model_gradients(layers, params: dict, X, y, *, train: bool = False, seed: int = 0,
+                          l2: float = 0.0, h: float = 1e-5) -> dict:
+    """Relative error between backprop and finite differences for every parameter (float64).
+
+    With ``train=True`` every evaluation of the loss draws its dropout masks from a fresh
+    generator seeded with ``seed``, so all of them use the same masks: a fixed mask makes the
+    loss a smooth function of the parameters, which finite differences need.
+    """
+    _check_params(params)
+    layers = _check_layers(layers, params)
+    X = _check_inputs(X, params, dtype=np.float64)
+    _check_labels(y, params[f"W{len(params) // 2}"].shape[1], n=len(X))
+    _check_int(seed, "seed", minimum=0)
+    _check_real(h, "h", hint="; 1e-5 suits float64")
+    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+
+    def loss_and_grads():
+        return model_loss_and_grads(layers, params, X, y, train=train, rng=seed, l2=l2)
+
+    _, grads = loss_and_grads()
+    return {k: relative_error(grads[k], numerical_gradient(lambda: loss_and_grads()[0],
+                                                           params[k], h))
+            for k in params}
+
+
+def layers_to_json(layers) -> str:
+    """The architecture ``layers`` as a JSON string (what ``save_params`` stores)."""
+    if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)) \
+            or not all(isinstance(layer, Layer) for layer in layers):
+        raise TypeError(f"layers must be a list of layers such as nn.mlp_layers(2) returns, got "
+                        f"{layers!r}.")
+    return json.dumps({"format": ARCHITECTURE_FORMAT,
+                       "layers": [layer.config() for layer in layers]})
+
+
+def layers_from_json(text: str) -> list:
+    """The layers a ``layers_to_json`` string describes; a clear ValueError for anything else."""
+    try:
+        spec = json.loads(text)
+        if not isinstance(spec, dict) or spec.get("format") != ARCHITECTURE_FORMAT:
+            raise ValueError(f"expected an object with format {ARCHITECTURE_FORMAT!r}")
+        layers = [_layer_from_config(config) for config in spec["layers"]]
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"not an architecture written by layers_to_json: {err}") from None
+    return layers
+
+
+def _layer_from_config(config) -> Layer:
+    if not isinstance(config, dict) or config.get("type") not in LAYER_TYPES \
+            or len(config) != 2:
+        raise ValueError(f"layer {config!r} is not one of the types {sorted(LAYER_TYPES)} with "
+                         "its one argument")
+    cls, arg = LAYER_TYPES[config["type"]]
+    return cls(config[arg])
+
+
+#: Written into every saved architecture; a loader refuses other formats.
+ARCHITECTURE_FORMAT = "nn-from-scratch-layers/1"
+
+
+def random_shift(X, max_shift: int = 2, *, rng, image_shape=(28, 28)) -> np.ndarray:
+    """Shift each image by its own random whole number of pixels, up to ``max_shift`` in each
+    direction (a draw from -max_shift..max_shift for rows and for columns), filling the pixels
+    that move in with 0 (the background of scaled MNIST digits).
+
+    X: (N, H * W) flattened images, or (N, H, W) -> the same shape and dtype, a new array; the
+    labels stay valid, since a digit moved by a pixel or two is the same digit. No Python loop
+    over the images: one padded copy, then every image's window is read at once.
+    """
+    X = _check_array(X, "X", finite=False)
+    H, W = _check_image_shape(image_shape)
+    if X.ndim not in (2, 3) or X.shape[1:] not in ((H * W,), (H, W)):
+        raise ValueError(f"random_shift expects images as X (N, {H * W}) or (N, {H}, {W}), got "
+                         f"shape {X.shape}; pass image_shape= for images of another size.")
+    s = _check_int(max_shift, "max_shift", minimum=0, hint=" (pixels)")
+    if s >= min(H, W):
+        raise ValueError(f"max_shift must be smaller than the image ({H} x {W}), got {s}; "
+                         "1 to 3 pixels suit MNIST.")
+    rng = _make_rng(rng)
+    images = X.reshape(len(X), H, W)
+    padded = np.pad(images, ((0, 0), (s, s), (s, s)))
+    rows, cols = rng.integers(0, 2 * s + 1, size=(2, len(X)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(1, 2))
+    return windows[np.arange(len(X)), rows, cols].reshape(X.shape)
+
+
+def _check_image_shape(image_shape) -> tuple[int, int]:
+    if not (isinstance(image_shape, tuple) and len(image_shape) == 2
+            and all(_is_int(n) and n >= 1 for n in image_shape)):
+        raise ValueError(f"image_shape must be (height, width) in pixels such as (28, 28), got "
+                         f"{image_shape!r}.")
+    return int(image_shape[0]), int(image_shape[1])
+
+
+# =================================================================================================
 # Optimizers and learning-rate schedules (taught in 06_optimizers)
 # =================================================================================================
 
@@ -1618,6 +1980,12 @@ def _check_eps(value, name: str):
     return _check_real(value, name, hint="; it keeps the division away from 0 (1e-8 is usual)")
 
 
+def _check_weight_decay(value, name: str):
+    return float(_check_real(value, name, 0.0, 1.0, low_closed=True,
+                             hint="; each step shrinks the weights by lr * weight_decay of "
+                                  "themselves, and 1e-4 to 1e-2 are usual"))
+
+
 #: Every this many steps, optimizers set the entries of their state below the smallest normal
 #: float to 0 (see ``_flush_subnormal``); every step would cost more than it saves.
 FLUSH_EVERY = 16
@@ -1650,13 +2018,21 @@ class Optimizer:
     of the same shapes) is refused, since that state would silently carry over. Use one
     optimizer per model, or call ``reset()``. ``lr`` may be changed between steps (that is what a
     schedule does); every hyperparameter is checked whenever it is set.
+
+    ``weight_decay`` is decoupled weight decay (Loshchilov & Hutter, 2019): before its update
+    rule, each step shrinks every weight matrix (the parameters whose names start with "W"; not
+    the biases) by ``lr * weight_decay`` of itself, W <- (1 - lr * weight_decay) W. For plain SGD
+    that is exactly an L2 penalty of ``weight_decay / 2 * ||W||^2``; for Adam it is not, since
+    Adam divides a penalty's gradient by sqrt(v) but not this shrinking (AdamW).
     """
 
     lr = _Setting(_check_lr)
+    weight_decay = _Setting(_check_weight_decay)
     STATE: tuple = ()
 
-    def __init__(self, lr: float):
+    def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr = lr
+        self.weight_decay = weight_decay
         self.state: dict = {}
         self.t = 0
         self._model = None  # name -> weak reference to the array first stepped
@@ -1668,9 +2044,12 @@ class Optimizer:
         grads = self._check_step(params, grads)
         self._bind(params)
         self.t += 1
+        shrink = 1 - self.lr * self.weight_decay
         for name, p in params.items():
             state = [self._zeros(name, p, key) for key in self.STATE]
             work = self._scratch(p)
+            if shrink != 1 and name.startswith("W"):
+                p *= p.dtype.type(shrink)
             self._update(p, grads[name], *state, work)
             if self.t % FLUSH_EVERY == 0:
                 for a in state:
@@ -1740,8 +2119,11 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self):
-        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items()
-                           if k not in ("state", "t") and not k.startswith("_"))
+        settings = {k: v for k, v in vars(self).items()
+                    if k not in ("state", "t", "weight_decay") and not k.startswith("_")}
+        if self.weight_decay or isinstance(self, AdamW):  # last, and only where it acts
+            settings["weight_decay"] = self.weight_decay
+        fields = ", ".join(f"{k}={v}" for k, v in settings.items())
         return f"{type(self).__name__}({fields})"
 
 
@@ -1771,8 +2153,8 @@ class Momentum(Optimizer):
     beta = _Setting(_check_decay)
     STATE = ("v",)
 
-    def __init__(self, lr: float, beta: float = 0.9):
-        super().__init__(lr)
+    def __init__(self, lr: float, beta: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
         self.beta = beta
 
     def _update(self, p, g, v, work):
@@ -1824,8 +2206,9 @@ class RMSProp(Optimizer):
     eps = _Setting(_check_eps)
     STATE = ("s",)
 
-    def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8):
-        super().__init__(lr)
+    def __init__(self, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
         self.rho, self.eps = rho, eps
 
     def _update(self, p, g, s, work):
@@ -1852,8 +2235,8 @@ class Adam(Optimizer):
     STATE = ("m", "v")
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
-        super().__init__(lr)
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _update(self, p, g, m, v, work):
@@ -1871,9 +2254,20 @@ class Adam(Optimizer):
         p -= work
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019):
+    W <- (1 - lr * weight_decay) W, then Adam's update. Unlike an L2 penalty added to the
+    gradient, the decay is not divided by sqrt(v_hat), so every weight shrinks at the same rate
+    whatever the size of its gradients."""
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+
 #: Optimizer name -> class, for building one from a string.
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "ema_momentum": EMAMomentum,
-              "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}
+              "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
 
 
 class _Schedule:
@@ -1966,7 +2360,8 @@ _HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"
 
 
 def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, epochs: int,
-        batch_size: int = 128, activation: str = "relu", rng, schedule=None,
+        batch_size: int = 128, activation: str | None = None, layers=None, rng, schedule=None,
+        l2: float = 0.0, augment=None, patience: int | None = None, monitor: str = "val_loss",
         verbose: bool = True, callback=None) -> dict:
     """Train ``params`` in place with mini-batches and return the history.
 
@@ -1975,6 +2370,19 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     evaluation on the validation set. ``callback(epoch, params)``, if given, runs after each
     epoch (epoch counted from 1) and its time is in neither ``train_seconds`` nor
     ``eval_seconds``: use it to record anything extra, such as the test accuracy in a benchmark.
+
+    The model is the plain MLP of ``params`` with ``activation`` (ReLU by default), or the
+    ``layers`` given (see ``mlp_layers``), run in training mode (dropout active, its masks drawn
+    from ``rng``) for the updates and in evaluation mode for the validation set. Regularisation:
+
+    - ``l2`` adds the penalty ``l2 / 2 * sum ||W||^2`` (``l2_penalty``) to the loss the updates
+      follow; the reported losses are the cross-entropy alone, so they compare across ``l2``.
+      Decoupled weight decay is the optimizer's ``weight_decay`` instead (see ``AdamW``).
+    - ``augment(X_batch, rng)``, if given, returns a changed copy of each training batch (same
+      shape and dtype), e.g. ``lambda X, rng: nn.random_shift(X, 2, rng=rng)``.
+    - ``patience`` (early stopping): stop when ``monitor`` ("val_loss" or "val_acc") has not
+      improved for ``patience`` epochs, and in any case end with the parameters of the best
+      epoch restored (in place) and ``history["best_epoch"]`` naming it.
 
     Every argument is checked once, before the first step. ``X_train`` and ``X_val`` are
     converted to the parameters' dtype (a float32 model trains in float32 whatever the data's
@@ -1985,7 +2393,9 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
     Returns
     -------
     history : dict of lists, one entry per epoch: ``epoch`` (1, 2, ...), ``train_loss`` and
-        ``train_acc`` (running means over the epoch's batches, measured before each update),
+        ``train_acc`` (running means over the epoch's batches, measured before each update, in
+        training mode: with dropout or augmentation they are those of the changed network or
+        data),
         ``val_loss``, ``val_acc``, ``lr``, ``train_seconds`` and ``eval_seconds``.
 
     Raises
@@ -1998,11 +2408,14 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
         On Ctrl-C (a KeyboardInterrupt); its ``history`` attribute holds the completed epochs.
     """
     X_train, y_train, X_val, y_val = _check_fit_data(params, X_train, y_train, X_val, y_val)
-    _check_activation(activation)
+    layers = _check_model(params, activation, layers)
     _check_callable(schedule, "schedule", "nn.cosine_decay(0.1, total=10)")
     _check_callable(callback, "callback", "lambda epoch, params: print(epoch)")
+    _check_callable(augment, "augment", "lambda X, rng: nn.random_shift(X, 2, rng=rng)")
     _check_optimizer(optimizer, schedule)
     epochs, batch_size = _check_int(epochs, "epochs"), _check_int(batch_size, "batch_size")
+    l2 = float(_check_real(l2, "l2", low_closed=True, hint="; 1e-4 to 1e-3 are usual"))
+    stopper = _EarlyStopping(patience, monitor) if patience is not None else None
     rng = _make_rng(rng)
     hint = _unscaled_hint(X_train)
     num_classes = params[f"W{len(params) // 2}"].shape[1]
@@ -2013,11 +2426,11 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
                 optimizer.lr = _scheduled_lr(schedule, epoch)
             start = time.perf_counter()
             train_loss, train_acc, batch = _train_epoch(params, X_train, y_train, optimizer,
-                                                        activation, batch_size, rng)
+                                                        layers, batch_size, rng, l2, augment)
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
             val_logits = (None if math.isnan(train_loss)  # a batch blew up: stop at once
-                          else _predict_logits(params, X_val, activation, 10_000))
+                          else _predict_logits(layers, params, X_val, 10_000))
             if val_logits is None or not np.isfinite(val_logits).all():
                 raise TrainingDivergedError(_diverged_message(
                     f"the loss became NaN or inf at epoch {epoch + 1}, batch {batch + 1}",
@@ -2037,6 +2450,8 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
                     _diverged_message(blown_up, optimizer, schedule, epoch, hint), history)
             if callback is not None:
                 callback(epoch + 1, params)
+            if stopper is not None and stopper.should_stop(history, params, verbose):
+                break
     except KeyboardInterrupt as err:
         if isinstance(err, TrainingInterrupted):
             raise
@@ -2045,7 +2460,53 @@ def fit(params: dict, X_train, y_train, X_val, y_val, *, optimizer: Optimizer, e
             f"training interrupted in epoch {done + 1} of {epochs}; the history of the {done} "
             "completed epoch(s) is in this exception's .history (after the cell: "
             "sys.last_value.history).", history) from None
+    if stopper is not None:
+        history["best_epoch"] = stopper.restore(params, verbose)
     return history
+
+
+class _EarlyStopping:
+    """Early stopping for ``fit``: keeps a copy of the parameters of the best epoch so far by
+    ``monitor`` and says when ``patience`` epochs in a row have not improved on it."""
+
+    LOWER_IS_BETTER = {"val_loss": True, "val_acc": False}
+
+    def __init__(self, patience, monitor: str):
+        self.patience = _check_int(patience, "patience",
+                                   hint=" (epochs without improvement before stopping) or None")
+        self.monitor = _check_choice(monitor, "monitor", self.LOWER_IS_BETTER,
+                                     "a validation metric")
+        self.best_epoch, self.best_value, self.best_params = 0, None, None
+
+    def should_stop(self, history: dict, params: dict, verbose: bool) -> bool:
+        """Record the epoch just ended (the last of ``history``); True when training should
+        stop."""
+        value, epoch = history[self.monitor][-1], history["epoch"][-1]
+        lower = self.LOWER_IS_BETTER[self.monitor]
+        if self.best_value is None or (value < self.best_value if lower
+                                       else value > self.best_value):
+            self.best_value, self.best_epoch = value, epoch
+            if self.best_params is None:
+                self.best_params = {k: v.copy() for k, v in params.items()}
+            else:
+                for k, v in params.items():
+                    np.copyto(self.best_params[k], v)
+            return False
+        stop = epoch - self.best_epoch >= self.patience
+        if stop and verbose:
+            print(f"early stopping: {self.monitor} has not improved for {self.patience} "
+                  f"epoch(s) since epoch {self.best_epoch}", flush=True)
+        return stop
+
+    def restore(self, params: dict, verbose: bool) -> int:
+        """Put the best epoch's parameters back into ``params``, in place; its number."""
+        if self.best_params is not None:
+            for k, v in self.best_params.items():
+                np.copyto(params[k], v)
+            if verbose:
+                print(f"restored the parameters of epoch {self.best_epoch} ({self.monitor} "
+                      f"{self.best_value:.4f})", flush=True)
+        return self.best_epoch
 
 
 def _scheduled_lr(schedule, epoch: int) -> float:
@@ -2096,21 +2557,41 @@ def _unscaled_hint(X: np.ndarray, name: str = "X_train") -> str:
     return hint
 
 
-def _train_epoch(params, X, y, optimizer, activation, batch_size, rng):
-    """One pass over (X, y) in shuffled mini-batches. Returns the running means of the loss and
-    the accuracy (measured before each update) and the index of the last batch; NaN means for
-    an epoch cut short by NaN or inf logits."""
+def _train_epoch(params, X, y, optimizer, layers, batch_size, rng, l2=0.0, augment=None):
+    """One pass over (X, y) in shuffled mini-batches, in training mode. Returns the running
+    means of the loss and the accuracy (measured before each update) and the index of the last
+    batch; NaN means for an epoch cut short by NaN or inf logits."""
     loss_sum = correct = 0.0
     batches = iterate_minibatches(X, y, batch_size, rng=rng)
     for batch, (X_batch, y_batch) in enumerate(batches):
-        logits, caches = _mlp_forward(params, X_batch, activation)
+        if augment is not None:
+            X_batch = _check_augmented(augment(X_batch, rng), X_batch)
+        logits, caches = _model_forward(layers, params, X_batch, True, rng)
         if not np.isfinite(logits).all():
             return math.nan, math.nan, batch
         loss, dlogits = _softmax_cross_entropy(logits, y_batch)
-        optimizer.step(params, mlp_backward(dlogits, caches))
+        grads = _model_backward(layers, dlogits, caches)
+        if l2:
+            _add_l2_gradient(grads, params, l2)
+        optimizer.step(params, grads)
         loss_sum += loss * len(y_batch)
         correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
     return loss_sum / len(X), correct / len(X), batch
+
+
+def _check_augmented(out, X_batch: np.ndarray) -> np.ndarray:
+    """What ``augment`` returned, when it is a finite array of the batch's shape and dtype."""
+    if not isinstance(out, np.ndarray) or out.shape != X_batch.shape \
+            or out.dtype != X_batch.dtype:
+        got = (f"shape {out.shape}, dtype {out.dtype}" if isinstance(out, np.ndarray)
+               else type(out).__name__)
+        raise ValueError(f"augment(X_batch, rng) must return an array of the batch's shape "
+                         f"{X_batch.shape} and dtype {X_batch.dtype}, got {got}; return the "
+                         "changed images, not a copy of another size or type.")
+    if not _all_finite(out):
+        raise ValueError(_nonfinite_message(out, "augment(X_batch, rng)'s result",
+                                            "augmentation must keep pixels finite."))
+    return out
 
 
 def _append(history: dict, **values) -> None:
@@ -2153,13 +2634,23 @@ def _diverged_message(what: str, optimizer, schedule, epoch: int, hint: str) -> 
 # Evaluation (taught in 05_training)
 # =================================================================================================
 
-def predict_logits(params: dict, X, activation: str = "relu", batch_size: int = 10_000):
-    """Logits (N, C) for X (N, D), computed in batches so memory stays small. A model or inputs
-    whose logits are not all finite (NaN or inf parameters, or an overflow) are refused."""
-    _check_activation(activation)
+def _check_model(params, activation, layers) -> list:
+    """The checked layers of the model ``params`` with ``activation`` or ``layers``."""
+    if activation is not None:
+        _check_activation(activation)
     _check_params(params)
+    return _resolve_layers(params, activation, layers)
+
+
+def predict_logits(params: dict, X, activation: str | None = None, batch_size: int = 10_000, *,
+                   layers=None):
+    """Logits (N, C) for X (N, D), computed in batches so memory stays small, in evaluation mode
+    (no dropout). The model is the MLP of ``params`` with ``activation`` (ReLU by default) or
+    ``layers``. A model or inputs whose logits are not all finite (NaN or inf parameters, or an
+    overflow) are refused."""
+    layers = _check_model(params, activation, layers)
     X = _check_inputs(X, params)
-    logits = _predict_logits(params, X, activation, _check_int(batch_size, "batch_size"))
+    logits = _predict_logits(layers, params, X, _check_int(batch_size, "batch_size"))
     if not np.isfinite(logits).all():
         raise ValueError(_nonfinite_message(
             logits, "the logits", "The inputs and parameters are finite, so the forward pass "
@@ -2167,16 +2658,16 @@ def predict_logits(params: dict, X, activation: str = "relu", batch_size: int = 
     return logits
 
 
-def _predict_logits(params: dict, X: np.ndarray, activation: str, batch_size: int):
+def _predict_logits(layers, params: dict, X: np.ndarray, batch_size: int):
     """``predict_logits`` without the checks; (0, C) for an empty X."""
-    parts = [_mlp_forward(params, X[i:i + batch_size], activation)[0]
+    parts = [_model_forward(layers, params, X[i:i + batch_size], False, None)[0]
              for i in range(0, len(X), batch_size)]
-    return np.concatenate(parts) if parts else _mlp_forward(params, X, activation)[0]
+    return np.concatenate(parts) if parts else _model_forward(layers, params, X, False, None)[0]
 
 
-def predict(params: dict, X, activation: str = "relu") -> np.ndarray:
+def predict(params: dict, X, activation: str | None = None, *, layers=None) -> np.ndarray:
     """Predicted class (N,) for each row of X (N, D)."""
-    return predict_logits(params, X, activation).argmax(axis=1)
+    return predict_logits(params, X, activation, layers=layers).argmax(axis=1)
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -2192,13 +2683,12 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(y_true == y_pred))
 
 
-def evaluate(params: dict, X, y, activation: str = "relu"):
-    """Mean cross-entropy and accuracy of the model on (X, y), N >= 1."""
-    _check_activation(activation)
-    L = _check_params(params)
+def evaluate(params: dict, X, y, activation: str | None = None, *, layers=None):
+    """Mean cross-entropy and accuracy of the model on (X, y), N >= 1, in evaluation mode."""
+    layers = _check_model(params, activation, layers)
     X = _check_inputs(X, params, nonempty=True)
-    y = _check_labels(y, params[f"W{L}"].shape[1], n=len(X))
-    logits = _predict_logits(params, X, activation, 10_000)
+    y = _check_labels(y, params[f"W{len(params) // 2}"].shape[1], n=len(X))
+    logits = _predict_logits(layers, params, X, 10_000)
     return cross_entropy(logits, y), accuracy(y, logits.argmax(axis=1))
 
 
@@ -2224,9 +2714,15 @@ def _check_file_path(path, name: str) -> Path:
     return Path(path).expanduser()
 
 
-def save_params(path, params: dict) -> Path:
+#: The key under which ``save_params`` stores the architecture (a JSON string as a 0-d array).
+ARCHITECTURE_KEY = "architecture"
+
+
+def save_params(path, params: dict, layers=None) -> Path:
     """Save ``params`` to ``path`` as an ``.npz`` archive, atomically (temporary file in the same
-    folder, then rename), so an interrupted save never leaves a broken file.
+    folder, then rename), so an interrupted save never leaves a broken file. With ``layers``
+    the architecture is stored too, as a JSON string (``layers_to_json``) in a plain text array,
+    so ``load_params(path, with_layers=True)`` rebuilds the model without unpickling anything.
 
     ``~`` is expanded; a symlink at ``path`` is written through; a new file gets the usual
     permissions (0666 minus the umask), a replaced one keeps its own. Parameters that
@@ -2237,16 +2733,21 @@ def save_params(path, params: dict) -> Path:
     num_layers(params)
     path = _check_file_path(path, "path")
     arrays = {k: np.asarray(v) for k, v in params.items()}
+    if layers is not None:
+        arrays[ARCHITECTURE_KEY] = np.array(layers_to_json(_check_layers(layers, params)))
     _write_atomically(path, lambda f: np.savez(f, **arrays))
     return path
 
 
-def load_params(path, layer_sizes=None) -> dict:
+def load_params(path, layer_sizes=None, *, with_layers: bool = False):
     """Load parameters saved by ``save_params``, checking names, shapes and dtypes.
 
-    With ``layer_sizes`` (e.g. ``[784, 128, 10]``) the shapes must match that architecture.
-    Never unpickles: object arrays are refused. ``~`` is expanded.
+    With ``layer_sizes`` (e.g. ``[784, 128, 10]``) the shapes must match that architecture. A
+    stored architecture (``save_params(..., layers=...)``) is rebuilt and checked against the
+    parameters; ``with_layers=True`` returns ``(params, layers)``, layers None when the file
+    stores none. Never unpickles: object arrays are refused. ``~`` is expanded.
     """
+    _check_bool(with_layers, "with_layers")
     path = _check_file_path(path, "path")
     if layer_sizes is not None:
         layer_sizes = _check_layer_sizes(layer_sizes)
@@ -2256,6 +2757,7 @@ def load_params(path, layer_sizes=None) -> dict:
             raise ValueError("a single array, not an .npz archive of named arrays")
         with archive:
             params = {k: archive[k] for k in archive.files}
+        layers = _stored_layers(params.pop(ARCHITECTURE_KEY, None))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file; save the model first with "
                                 "save_params(path, params).") from None
@@ -2266,6 +2768,8 @@ def load_params(path, layer_sizes=None) -> dict:
                          f"named arrays written by save_params): {reason}.") from None
     try:
         L = num_layers(params)
+        if layers is not None:
+            _check_layers(layers, params)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from None
     if layer_sizes is not None:
@@ -2273,7 +2777,17 @@ def load_params(path, layer_sizes=None) -> dict:
         if sizes != list(layer_sizes):
             raise ValueError(f"{path}: holds a network of layer sizes {sizes}, expected "
                              f"{list(layer_sizes)}.")
-    return params
+    return (params, layers) if with_layers else params
+
+
+def _stored_layers(stored):
+    """The layers of a stored architecture array, None when there is none."""
+    if stored is None:
+        return None
+    if stored.shape != () or stored.dtype.kind != "U":
+        raise ValueError(f"its {ARCHITECTURE_KEY!r} entry is not one JSON string (shape "
+                         f"{stored.shape}, dtype {stored.dtype})")
+    return layers_from_json(str(stored))
 
 
 def count_params(params: dict) -> int:

@@ -866,7 +866,14 @@ class CountingSGD(nn.SGD):
     (dict(callback="print"), TypeError, r"callback must be a function"),
     (dict(rng="seed"), ValueError, r"rng must be a seed \(an integer >= 0\) or a np.random.Gen"),
     (dict(rng=-1), ValueError, r"rng must be a seed"),
-    (dict(activation=None), TypeError, r"activation must be the name of an activation"),
+    (dict(activation=0), TypeError, r"activation must be the name of an activation"),
+    (dict(activation="tanh", layers=nn.mlp_layers(2)), ValueError, r"either activation="),
+    (dict(layers=nn.mlp_layers(3)), ValueError, r"do not fit params with 2 dense layers"),
+    (dict(layers=[nn.Dense(1), "relu", nn.Dense(2)]), TypeError, r"layers\[1\] is 'relu'"),
+    (dict(l2=-1e-4), ValueError, r"l2 must be a non-negative number"),
+    (dict(augment="shift"), TypeError, r"augment must be a function"),
+    (dict(patience=0), ValueError, r"patience must be a positive integer"),
+    (dict(patience=2, monitor="val_accuracy"), ValueError, r"unknown validation metric"),
 ])
 def test_fit_checks_every_argument_before_training(change, error, match):
     X, y = blobs(n_per_class=4)

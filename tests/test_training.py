@@ -205,7 +205,7 @@ def test_optimizer_repr_names_its_settings():
 def test_optimizers_table():
     assert nn.OPTIMIZERS == {"sgd": nn.SGD, "momentum": nn.Momentum,
                              "ema_momentum": nn.EMAMomentum, "nesterov": nn.Nesterov,
-                             "rmsprop": nn.RMSProp, "adam": nn.Adam}
+                             "rmsprop": nn.RMSProp, "adam": nn.Adam, "adamw": nn.AdamW}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -340,15 +340,15 @@ def test_fit_visits_every_sample_once_per_epoch(monkeypatch):
     X_val = np.full((4, 3), -1.0)        # validation rows are marked -1
     y, y_val = np.arange(N) % 2, np.array([0, 1, 0, 1])
     seen, boundaries = [], []
-    real_forward = nn._mlp_forward  # what fit calls per batch, once its arguments are checked
+    real_forward = nn._model_forward  # what fit calls per batch, once its arguments are checked
 
-    def spy(params, X_batch, activation="relu"):
+    def spy(layers, params, X_batch, train, rng):
         ids = np.asarray(X_batch)[:, 0]
         if (ids >= 0).all():
             seen.append(ids.astype(int))
-        return real_forward(params, X_batch, activation)
+        return real_forward(layers, params, X_batch, train, rng)
 
-    monkeypatch.setattr(nn, "_mlp_forward", spy)
+    monkeypatch.setattr(nn, "_model_forward", spy)
     opt = Recorder()
     nn.fit(nn.init_mlp([3, 4, 2], rng=0, dtype=np.float64), X, y, X_val, y_val, optimizer=opt,
            epochs=epochs, batch_size=batch_size, rng=0, verbose=False,
