@@ -4,8 +4,8 @@ Each section is the finished version of what one notebook builds by hand, in the
 series: data (01), plot style (01), layers and activations (03), losses (03), initialisation (02),
 the model (03/04), gradient checking (04), the model as a list of layers with dropout, L2 and
 augmentation (07), optimizers and schedules (06, weight decay 07), training (05, early stopping
-07), evaluation (05) and saving (05). They share one set of argument checks, at the top: every public
-function checks its arguments at entry and says what is wrong and how to fix it.
+07), evaluation (05) and saving (05). They share one set of argument checks, at the top: every
+public function checks its arguments at entry and says what is wrong and how to fix it.
 
 Conventions: batch-first arrays, ``X`` of shape ``(N, D)``; a dense layer computes
 ``X @ W + b`` with ``W`` of shape ``(fan_in, fan_out)``; parameters live in a dict
@@ -1928,6 +1928,60 @@ def random_shift(X, max_shift: int = 2, *, rng, image_shape=(28, 28)) -> np.ndar
     return windows[np.arange(len(X)), rows, cols].reshape(X.shape)
 
 
+def random_elastic(X, alpha: float = 34.0, sigma: float = 4.0, *, rng,
+                   image_shape=(28, 28)) -> np.ndarray:
+    """Elastic distortion (Simard, Steinkraus and Platt, 2003): move every pixel by its own
+    smooth random displacement and read the image there with bilinear interpolation.
+
+    Each image draws two fields of displacements, one per direction, uniform in [-1, 1] per
+    pixel, smooths them with a Gaussian of standard deviation ``sigma`` pixels and scales them by
+    ``alpha`` pixels; pixels read from outside the frame are 0. Large ``sigma`` moves the image
+    almost rigidly, small ``sigma`` scrambles it; Simard et al. used ``sigma=4, alpha=34`` on
+    MNIST. X: (N, H * W) or (N, H, W) floats -> the same shape and dtype, a new array.
+    """
+    X = _check_array(X, "X", kinds="f", finite=False)
+    H, W = _check_image_shape(image_shape)
+    if X.ndim not in (2, 3) or X.shape[1:] not in ((H * W,), (H, W)):
+        raise ValueError(f"random_elastic expects images as X (N, {H * W}) or (N, {H}, {W}), "
+                         f"got shape {X.shape}; pass image_shape= for images of another size.")
+    alpha = _check_real(alpha, "alpha", low_closed=True, hint=" (pixels; 34 suits MNIST)")
+    sigma = _check_real(sigma, "sigma", hint=" (pixels; 4 suits MNIST)")
+    rng = _make_rng(rng)
+    n, dtype = len(X), X.dtype
+    field = rng.random((2, n, H, W), dtype=np.float32).astype(dtype, copy=False)
+    field = 2 * field - 1
+    # the Gaussian smoothing of each field as two small matrix products, G_H @ field @ G_W^T
+    field = _gaussian_matrix(H, sigma, dtype) @ field @ _gaussian_matrix(W, sigma, dtype).T
+    rows = np.arange(H, dtype=dtype)[:, None] + dtype.type(alpha) * field[0]
+    cols = np.arange(W, dtype=dtype)[None, :] + dtype.type(alpha) * field[1]
+    return _bilinear(X.reshape(n, H, W), rows, cols).reshape(X.shape)
+
+
+def _gaussian_matrix(size: int, sigma: float, dtype) -> np.ndarray:
+    """(size, size) matrix of a Gaussian smoothing with zeros beyond the edges."""
+    offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return (kernel / kernel.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def _bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """images (N, H, W) read at the real coordinates rows, cols (N, H, W), 0 outside."""
+    n, H, W = images.shape
+    flat = np.pad(images, ((0, 0), (1, 1), (1, 1))).ravel()  # a zero border for outside reads
+    r0, c0 = np.floor(rows), np.floor(cols)
+    fr, fc = rows - r0, cols - c0
+    # rows and columns in the padded images; anything beyond the border reads the border
+    r0 = np.clip(r0, -1, H).astype(np.intp) + 1
+    c0 = np.clip(c0, -1, W).astype(np.intp) + 1
+    r1 = np.where(r0 == 0, 0, np.minimum(r0 + 1, H + 1))
+    c1 = np.where(c0 == 0, 0, np.minimum(c0 + 1, W + 1))
+    base = (np.arange(n) * ((H + 2) * (W + 2)))[:, None, None]
+    top, bottom = base + r0 * (W + 2), base + r1 * (W + 2)
+    upper = np.take(flat, top + c0) * (1 - fc) + np.take(flat, top + c1) * fc
+    lower = np.take(flat, bottom + c0) * (1 - fc) + np.take(flat, bottom + c1) * fc
+    return upper * (1 - fr) + lower * fr
+
+
 def _check_image_shape(image_shape) -> tuple[int, int]:
     if not (isinstance(image_shape, tuple) and len(image_shape) == 2
             and all(_is_int(n) and n >= 1 for n in image_shape)):
@@ -1981,9 +2035,9 @@ def _check_eps(value, name: str):
 
 
 def _check_weight_decay(value, name: str):
-    return float(_check_real(value, name, 0.0, 1.0, low_closed=True,
+    return float(_check_real(value, name, low_closed=True,
                              hint="; each step shrinks the weights by lr * weight_decay of "
-                                  "themselves, and 1e-4 to 1e-2 are usual"))
+                                  "themselves, and 0.01 to 0.1 are usual"))
 
 
 #: Every this many steps, optimizers set the entries of their state below the smallest normal
@@ -2042,9 +2096,13 @@ class Optimizer:
         """Update ``params`` in place from ``grads`` (same names and shapes). Everything is checked
         before any parameter changes, so a refused step changes nothing, ``t`` included."""
         grads = self._check_step(params, grads)
+        shrink = 1 - self.lr * self.weight_decay
+        if shrink <= 0:
+            raise ValueError(f"lr * weight_decay must be below 1, got {self.lr:g} * "
+                             f"{self.weight_decay:g}: each step would shrink the weights to 0 or "
+                             "flip their sign; lower weight_decay.")
         self._bind(params)
         self.t += 1
-        shrink = 1 - self.lr * self.weight_decay
         for name, p in params.items():
             state = [self._zeros(name, p, key) for key in self.STATE]
             work = self._scratch(p)

@@ -754,6 +754,93 @@ def _position(update, steps: int, **hyper) -> float:
     return float(abs(p[0]))
 
 
+# ---- 07 · regularization -------------------------------------------------------------------------
+
+def _max_norm_reference(W: np.ndarray, c: float) -> np.ndarray:
+    norms = np.linalg.norm(W.astype(np.float64), axis=0, keepdims=True)
+    return (W * np.minimum(1.0, c / np.maximum(norms, 1e-300))).astype(W.dtype)
+
+
+def check_max_norm(max_norm) -> None:
+    """07 · Exercise 1: ``max_norm(W, c)`` scales every column longer than c to length c."""
+    rng = np.random.default_rng(71)
+    cases = [(rng.normal(size=(6, 4)), 1.5), (rng.normal(size=(784, 16)).astype(np.float32), 3.0),
+             (rng.normal(scale=0.01, size=(5, 3)), 2.0), (np.zeros((3, 2)), 1.0)]
+    for W, c in cases:
+        label = f"max_norm({_describe(W)}, {c})"
+        got = _run(max_norm, "max_norm", label, W, c)
+        rows = (W * np.minimum(1.0, c / np.maximum(np.linalg.norm(W, axis=1, keepdims=True),
+                                                     1e-300))).astype(W.dtype)
+        everything = (W * min(1.0, c / max(np.linalg.norm(W), 1e-300))).astype(W.dtype)
+        _expect(label, got, _max_norm_reference(W, c),
+                rtol=1e-5 if W.dtype == np.float32 else 1e-10, atol=1e-12,
+                hint="a unit's incoming weights are a column W[:, j]; scale only the columns "
+                     "whose length is above c, each by c / its length",
+                mistakes=[(rows, "it constrains the rows; a hidden unit's incoming weights are "
+                                 "the columns of W (fan_in, fan_out): use axis=0."),
+                          (everything, "it scales the whole matrix by one factor; each column "
+                                       "gets its own.")])
+    _passed("max_norm", f"{len(cases)} matrices, float32 and float64, short and long columns")
+
+
+def _noise_reference(X: np.ndarray, std: float, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, std, size=X.shape)
+    return np.clip(X + noise, 0, 1).astype(X.dtype)
+
+
+def check_add_pixel_noise(add_pixel_noise) -> None:
+    """07 · Exercise 2: ``add_pixel_noise(X, std, rng)`` adds clipped Gaussian noise."""
+    rng = np.random.default_rng(72)
+    cases = [(rng.random((20, 784), dtype=np.float32), 0.1, 5),
+             (rng.random((3, 10)), 0.5, 6), (np.zeros((4, 784), dtype=np.float32), 0.0, 7)]
+    for X, std, seed in cases:
+        label = f"add_pixel_noise({_describe(X)}, {std}, np.random.default_rng({seed}))"
+        got = _run(add_pixel_noise, "add_pixel_noise", label, X, std,
+                   rng=np.random.default_rng(seed))
+        noise = np.random.default_rng(seed).normal(0, std, size=X.shape)
+        _expect(label, got, _noise_reference(X, std, seed), rtol=1e-6, atol=1e-7,
+                hint="draw the noise once with rng.normal(0, std, size=X.shape), add it, clip to "
+                     "[0, 1] and convert back to X's dtype",
+                mistakes=[((X + noise).astype(X.dtype), "some pixels leave [0, 1]: clip the "
+                                                        "result (np.clip)."),
+                          ((X + noise), "keep the dtype of X (.astype(X.dtype)): float64 "
+                                        "noise turns float32 images into float64.")])
+    _passed("add_pixel_noise", f"{len(cases)} image batches")
+
+
+def _classic_dropout_reference(A: np.ndarray, p: float, seed: int, train: bool) -> np.ndarray:
+    if train:
+        return A * (np.random.default_rng(seed).random(A.shape) >= p).astype(A.dtype)
+    return A * A.dtype.type(1 - p)
+
+
+def check_classic_dropout(classic_dropout) -> None:
+    """07 · Exercise 3: ``classic_dropout(A, p, rng, train)``, dropout without scaling in
+    training and times 1 - p in evaluation."""
+    rng = np.random.default_rng(73)
+    cases = [(rng.normal(size=(8, 5)), 0.5), (rng.random((64, 32), dtype=np.float32), 0.2)]
+    for A, p in cases:
+        for train in (True, False):
+            seed = 9 + int(train)
+            label = (f"classic_dropout({_describe(A)}, {p}, np.random.default_rng({seed}), "
+                     f"train={train})")
+            got = _run(classic_dropout, "classic_dropout", label, A, p,
+                       rng=np.random.default_rng(seed), train=train)
+            expected = _classic_dropout_reference(A, p, seed, train)
+            keep = (np.random.default_rng(seed).random(A.shape) >= p).astype(A.dtype)
+            mistakes = ([(A * keep / A.dtype.type(1 - p), "that is inverted dropout: the classic "
+                                                          "form does not scale in training.")]
+                        if train else [(A, "in evaluation the classic form multiplies every "
+                                           "unit by 1 - p (the inverted form is the one that "
+                                           "leaves it alone)."),
+                                       (A * A.dtype.type(p), "in evaluation multiply by the "
+                                                             "probability of keeping a unit.")])
+            _expect(label, got, expected, rtol=1e-6, atol=0, mistakes=mistakes,
+                    hint="train: keep where rng.random(A.shape) >= p, unchanged; evaluation: "
+                         "A * (1 - p), in A's dtype")
+    _passed("classic_dropout", "training and evaluation, float32 and float64")
+
+
 #: Each exercise's check, by notebook and exercise number.
 CHECKS = {
     "01-1": check_idx_sizes, "01-2": check_class_counts, "01-3": check_batches_per_epoch,
@@ -768,4 +855,5 @@ CHECKS = {
     "05-4": check_lr_for_ratio,
     "06-1": check_adagrad, "06-2": check_nesterov_limit, "06-3": check_warmup_cosine,
     "06-4": check_last_step,
+    "07-1": check_max_norm, "07-2": check_add_pixel_noise, "07-3": check_classic_dropout,
 }

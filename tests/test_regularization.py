@@ -257,13 +257,21 @@ def test_weight_decay_keeps_float32():
     assert all(v.dtype == np.float32 for v in params.values())
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.0, "0.01", math.nan])
-def test_weight_decay_must_be_in_0_1(value):
-    with pytest.raises(ValueError, match=r"weight_decay must be a number in \[0, 1\)"):
+@pytest.mark.parametrize("value", [-0.1, "0.01", math.nan, math.inf])
+def test_weight_decay_must_be_a_non_negative_number(value):
+    with pytest.raises(ValueError, match=r"weight_decay must be a non-negative number"):
         nn.AdamW(weight_decay=value)
     opt = nn.SGD(0.1)
     with pytest.raises(ValueError, match=r"weight_decay must be"):
         opt.weight_decay = value
+
+
+def test_a_decay_that_would_zero_the_weights_is_refused_before_any_change():
+    params = {"W1": np.ones(2), "b1": np.ones(1)}
+    opt = nn.SGD(0.5, weight_decay=2.0)
+    with pytest.raises(ValueError, match=r"lr \* weight_decay must be below 1, got 0.5 \* 2"):
+        opt.step(params, {"W1": np.ones(2), "b1": np.ones(1)})
+    np.testing.assert_array_equal(params["W1"], 1.0)
 
 
 def test_repr_names_weight_decay_where_it_acts():
@@ -479,3 +487,54 @@ def test_save_params_refuses_layers_that_do_not_fit(tmp_path):
     with pytest.raises(ValueError, match=r"do not fit params"):
         nn.save_params(tmp_path / "m.npz", nn.init_mlp([2, 3], rng=0), nn.mlp_layers(2))
     assert not (tmp_path / "m.npz").exists()
+
+
+# -------------------------------------------------------------------------------------------------
+# Augmentation: elastic distortions
+# -------------------------------------------------------------------------------------------------
+
+def test_random_elastic_keeps_shape_dtype_and_pixel_range():
+    X = np.random.default_rng(0).random((40, 784), dtype=np.float32)
+    out = nn.random_elastic(X, rng=1)
+    assert out.shape == X.shape and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 1, "bilinear reads mix pixels, never leave their range"
+    assert not np.array_equal(out, X)
+    np.testing.assert_array_equal(nn.random_elastic(X, 0.0, rng=1), X)
+    np.testing.assert_array_equal(nn.random_elastic(X, rng=5), nn.random_elastic(X, rng=5))
+
+
+def test_random_elastic_moves_pixels_by_about_alpha_times_the_smoothed_field():
+    # a vertical ramp: the value at a pixel is its row, so the distorted image minus the row
+    # index is the vertical displacement wherever the read stays inside the frame
+    ramp = np.repeat(np.arange(28, dtype=np.float64)[:, None], 28, axis=1)[None].repeat(200, 0)
+    moved = nn.random_elastic(ramp, 34.0, 4.0, rng=0)
+    shift = (moved - ramp)[:, 6:22, 6:22]
+    assert 0.5 < shift.std() < 3.0, f"displacements of a pixel or two, got std {shift.std():.2f}"
+    small = nn.random_elastic(ramp, 3.4, 4.0, rng=0)
+    np.testing.assert_allclose((small - ramp)[:, 6:22, 6:22], shift / 10, atol=1e-9,
+                               err_msg="the displacement is proportional to alpha")
+
+
+def test_bilinear_reads_whole_and_half_pixels_and_zero_outside():
+    img = np.random.default_rng(0).random((1, 5, 6))
+    rows = np.arange(5.0)[None, :, None] + np.zeros((1, 5, 6))
+    cols = np.arange(6.0)[None, None, :] + np.zeros((1, 5, 6))
+    np.testing.assert_array_equal(nn._bilinear(img, rows, cols + 1)[0, :, :5], img[0, :, 1:])
+    np.testing.assert_array_equal(nn._bilinear(img, rows, cols + 1)[0, :, 5], 0)
+    np.testing.assert_allclose(nn._bilinear(img, rows + 0.5, cols)[0, :4],
+                               (img[0, :4] + img[0, 1:]) / 2)
+    assert np.all(nn._bilinear(img, rows - 40, cols) == 0)
+    assert np.all(nn._bilinear(img, rows, cols + 40) == 0)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(X=np.zeros((2, 100))), ValueError, r"random_elastic expects images as X \(N, 784\)"),
+    (dict(X=np.zeros((2, 784), dtype=np.uint8)), TypeError, r"X must hold real numbers"),
+    (dict(alpha=-1.0), ValueError, r"alpha must be a non-negative number"),
+    (dict(sigma=0.0), ValueError, r"sigma must be a positive number"),
+    (dict(rng="0"), ValueError, r"rng must be a seed"),
+])
+def test_random_elastic_bad_inputs(kwargs, error, match):
+    args = dict(X=np.zeros((2, 784)), alpha=34.0, sigma=4.0, rng=0) | kwargs
+    with pytest.raises(error, match=match):
+        nn.random_elastic(args.pop("X"), args.pop("alpha"), args.pop("sigma"), **args)
