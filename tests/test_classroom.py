@@ -6,7 +6,7 @@ here on small stand-ins of each notebook's state; each check passes with the sol
 "not written yet" with the generated stub, and names the mistake of a typical wrong answer.
 (2) The generator on synthetic notebooks. (3) The real notebooks: the student edition built,
 free of solution text, deterministic; executed (03 by default, ``CLASSROOM_EXECUTE=all`` for all
-six) every teaching cell runs and every check fails with its own message, and with the solutions
+seven) every teaching cell runs and every check fails with its own message, and with the solutions
 put back every check prints ``Correct``. (4) The grader on synthetic submissions.
 
 Tests that fail only because the notebooks do not yet follow the conventions (inputs made in
@@ -249,6 +249,25 @@ def last_step(update, steps, **hyper):
         update(p, np.ones(1), state, **hyper)
     return float(abs(p - before)[0])
 ''',
+    "07-1": '''\
+def max_norm(W, c):
+    """W (fan_in, fan_out) with every column longer than c scaled to length c: a new array."""
+    norms = np.linalg.norm(W, axis=0, keepdims=True)
+    return W * np.minimum(1, c / np.maximum(norms, np.finfo(W.dtype).tiny))
+''',
+    "07-2": '''\
+def add_pixel_noise(X, std, rng):
+    """X plus Gaussian noise of standard deviation std, clipped to [0, 1], in X's dtype."""
+    return np.clip(X + rng.normal(0, std, size=X.shape), 0, 1).astype(X.dtype)
+''',
+    "07-3": '''\
+def classic_dropout(A, p, rng, train):
+    """Dropout without scaling in training (keep where rng.random(A.shape) >= p), times 1 - p
+    in evaluation; the shape and dtype of A."""
+    if train:
+        return A * (rng.random(A.shape) >= p).astype(A.dtype)
+    return A * A.dtype.type(1 - p)
+''',
 }
 
 #: The check cells (tagged ``check``), each one call into classroom.checks.
@@ -279,6 +298,9 @@ CHECK_CELLS = {
             'PROBLEMS["quadratic"])',
     "06-3": "checks.check_warmup_cosine(warmup_cosine)",
     "06-4": "checks.check_last_step(last_step, momentum, sgd)",
+    "07-1": "checks.check_max_norm(max_norm)",
+    "07-2": "checks.check_add_pixel_noise(add_pixel_noise)",
+    "07-3": "checks.check_classic_dropout(classic_dropout)",
 }
 
 #: A typical wrong answer for each exercise, and words its message must contain.
@@ -340,6 +362,13 @@ WRONG = {
              "in epoch 0"),
     "06-4": "def last_step(update, steps, **hyper):\n"
             "    return hyper['lr'] / (1 - hyper.get('beta', 0))",
+    "07-1": ("def max_norm(W, c):\n    norms = np.linalg.norm(W, axis=1, keepdims=True)\n"
+             "    return W * np.minimum(1, c / np.maximum(norms, 1e-30))", "constrains the rows"),
+    "07-2": ("def add_pixel_noise(X, std, rng):\n"
+             "    return X + rng.normal(0, std, size=X.shape).astype(X.dtype)", "clip"),
+    "07-3": ("def classic_dropout(A, p, rng, train):\n"
+             "    keep = (rng.random(A.shape) >= p).astype(A.dtype)\n"
+             "    return A * keep / (1 - p) if train else A", "inverted dropout"),
 }
 
 #: The message words of the wrong answers above that are not given with them.
@@ -485,7 +514,7 @@ def _state_06(rng) -> dict:
 
 
 STATES = {"01": _state_01, "02": _state_02, "03": _state_03, "04": _state_04, "05": _state_05,
-          "06": _state_06}
+          "06": _state_06, "07": lambda rng: {"SEED": 0}}
 
 
 def _namespace(key: str) -> dict:
@@ -525,7 +554,7 @@ EXERCISE_KEYS = sorted(SOLUTIONS)
 
 def test_there_is_one_check_per_exercise():
     assert sorted(checks.CHECKS) == EXERCISE_KEYS == sorted(CHECK_CELLS) == sorted(WRONG)
-    assert len(EXERCISE_KEYS) == 24
+    assert len(EXERCISE_KEYS) == 27
     for key, check_cell in CHECK_CELLS.items():
         assert f"checks.{checks.CHECKS[key].__name__}(" in check_cell, key
 
@@ -799,9 +828,9 @@ def edition(sources, tmp_path_factory):
     return out
 
 
-def test_the_series_has_24_exercises_with_the_checks_numbering(sources):
+def test_the_series_has_27_exercises_with_the_checks_numbering(sources):
     ids = [e.id for name, nb in sources.items() for e in find_exercises(nb, name)]
-    assert len(ids) == 24
+    assert len(ids) == 27
     assert sorted(i.split(" ")[0] for i in ids) == sorted(checks.CHECKS)
 
 
