@@ -16,6 +16,14 @@ One process measures, on one machine:
    98.0% or more.
 3. **Final recipe.** A wider, deeper network trained longer, for the best test accuracy in about
    a minute of training, repeated over several seeds.
+4. **Regularised recipe** (issue 11's goal: 99.0% in at most 10 minutes of training, fully
+   connected, no convolutions): a wide MLP with dropout, decoupled weight decay (AdamW) and
+   elastic distortions of the training images (``nn.random_elastic``, Simard et al. 2003), a
+   cosine decay. It was chosen on the validation set (trained on the series' 50,000 training
+   images, validation accuracy of 98.65% for 784-800-10 over 30 epochs, 98.83% over 60, and
+   98.94% for 784-1024-1024-10 over 30, seed 0); here it trains on all
+   60,000 and the test set is measured once, at the end, per seed. Part 4 alone takes about half
+   an hour: ``--only-regularized`` runs just it, ``--skip-regularized`` leaves it out.
 
 Protocol:
 
@@ -85,6 +93,12 @@ TARGET_SECONDS = 2.0
 REFERENCE = dict(sizes=[784, 128, 10], lr=1e-3, epochs=10, batch_size=128, schedule="constant")
 FAST = dict(sizes=[784, 256, 10], lr=3e-3, epochs=5, batch_size=128, schedule="cosine")
 FINAL = dict(sizes=[784, 512, 256, 10], lr=1e-3, epochs=15, batch_size=128, schedule="cosine")
+#: Part 4. ``dropout`` after each hidden layer; elastic distortions of ``alpha`` and ``sigma``
+#: pixels on every training batch; AdamW's ``weight_decay``.
+REGULARIZED = dict(sizes=[784, 1024, 1024, 10], lr=1e-3, epochs=30, batch_size=128,
+                   schedule="cosine", dropout=0.2, weight_decay=0.05, alpha=34.0, sigma=4.0)
+#: Part 4's goal (issue 11): this test accuracy in at most this many seconds of training.
+REGULARIZED_TARGET, REGULARIZED_SECONDS = 0.99, 600.0
 
 
 # -------------------------------------------------------------------------------------------------
@@ -143,6 +157,43 @@ def run_ours(recipe: dict, X, y, X_test, y_test, *, seed: int, epochs: int | Non
     return summarize(f"nn.fit float32 {arch(recipe['sizes'])}", recipe, seed, epochs,
                      history["train_seconds"], history["eval_seconds"], history["val_acc"],
                      train_cpu)
+
+
+def run_regularized(recipe: dict, X, y, X_test, y_test, *, seed: int,
+                    epochs: int | None = None) -> dict:
+    """Train part 4's recipe on (X, y); the test set is evaluated once, after the last epoch.
+    ``fit`` reports its per-epoch accuracy on the first 5,000 training images (undistorted,
+    evaluation mode): how well the training set is fitted, with no look at the test set."""
+    epochs = epochs or recipe["epochs"]
+    rng = np.random.default_rng(seed)
+    params = nn.init_mlp(recipe["sizes"], rng=rng)
+    layers = nn.mlp_layers(len(recipe["sizes"]) - 1, dropout=recipe["dropout"])
+
+    def distort(X_batch, rng):
+        return nn.random_elastic(X_batch, recipe["alpha"], recipe["sigma"], rng=rng)
+
+    cpu_start = time.process_time()
+    history = nn.fit(params, X, y, X[:5_000], y[:5_000], layers=layers,
+                     optimizer=nn.AdamW(recipe["lr"], weight_decay=recipe["weight_decay"]),
+                     schedule=nn.cosine_decay(recipe["lr"], epochs), augment=distort,
+                     epochs=epochs, batch_size=recipe["batch_size"], rng=rng, verbose=False)
+    train_cpu = time.process_time() - cpu_start
+    start = time.perf_counter()
+    _, test_acc = nn.evaluate(params, X_test, y_test, layers=layers)
+    return dict(name=f"nn.fit float32 {arch(recipe['sizes'])} regularised", seed=seed,
+                epochs=epochs, arch=arch(recipe["sizes"]), recipe=recipe,
+                train_seconds=[float(s) for s in history["train_seconds"]],
+                total_train_seconds=float(sum(history["train_seconds"])),
+                eval_seconds=float(time.perf_counter() - start), train_cpu_seconds=train_cpu,
+                train_subset_acc=[float(a) for a in history["val_acc"]],
+                final_acc=float(test_acc))
+
+
+def print_regularized(run: dict) -> None:
+    print(f"  {run['name']:<34} seed {run['seed']}: {run['epochs']} epochs in "
+          f"{run['total_train_seconds']:.0f} s ({run['train_cpu_seconds']:.0f} CPU s), "
+          f"training images fitted {100 * run['train_subset_acc'][-1]:.2f}%, "
+          f"test {fmt_acc(run['final_acc'])}", flush=True)
 
 
 def cpu_seconds(func, *args) -> float:
@@ -326,6 +377,15 @@ def verdicts(results: dict) -> list[str]:
         ok = all(a >= 0.983 for a in finals)
         out.append(f"[{'met' if ok else 'MISSED'}] final recipe at 98.3% or better: "
                    f"{', '.join(fmt_acc(a) for a in finals)}")
+    regularized = results.get("regularized", [])
+    if regularized:
+        ok = all(r["final_acc"] >= REGULARIZED_TARGET
+                 and r["total_train_seconds"] <= REGULARIZED_SECONDS for r in regularized)
+        shown = ", ".join(f"{fmt_acc(r['final_acc'])} in {r['total_train_seconds']:.0f} s"
+                          for r in regularized)
+        out.append(f"[{'met' if ok else 'MISSED'}] regularised recipe at "
+                   f"{100 * REGULARIZED_TARGET:.1f}% or better in at most "
+                   f"{REGULARIZED_SECONDS:.0f} s of training: {shown}")
     return out
 
 
@@ -384,6 +444,10 @@ def parse_args(argv=None):
                         help="smoke test: 6,000 training images, 2 epochs per part, one seed")
     parser.add_argument("--skip-sklearn", action="store_true", help="do not run MLPClassifier")
     parser.add_argument("--skip-final", action="store_true", help="do not run part 3")
+    parser.add_argument("--skip-regularized", action="store_true",
+                        help="do not run part 4 (about 30 minutes on a 2-core CPU)")
+    parser.add_argument("--only-regularized", action="store_true",
+                        help="run part 4 alone (its seeds: --seeds)")
     parser.add_argument("--sklearn-dtype", choices=["float64", "float32"], nargs="+",
                         default=["float64", "float32"],
                         help="dtype(s) of the data given to MLPClassifier, one run each "
@@ -444,10 +508,19 @@ def main(argv=None) -> dict:
           f"{memory_note()}\n")
 
     results = dict(machine=info, quick=args.quick, n_train=len(X), n_test=len(X_test),
-                   load_average={}, peak_rss_mb={}, reference=[], sklearn=[], fast=[], final=[])
+                   load_average={}, peak_rss_mb={}, reference=[], sklearn=[], fast=[], final=[],
+                   regularized=[])
     results["peak_rss_mb"]["after loading the data"] = peak_rss_mb()
     results["data_mb"] = data_mb
     ref_epochs = quick_epochs or args.epochs
+    if args.only_regularized:
+        with limit:
+            run_part_4(results, X, y, X_test, y_test, seeds, quick_epochs)
+        for line in verdicts(results)[-1:] if not args.quick else ["Quick run."]:
+            print(line)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+        return results
     with limit:
         print(f"1. Reference: {arch(REFERENCE['sizes'])}, batch {REFERENCE['batch_size']}, "
               f"Adam lr {REFERENCE['lr']:g}, {ref_epochs} epochs")
@@ -484,6 +557,8 @@ def main(argv=None) -> dict:
             results["peak_rss_mb"][f"after {key} recipe"] = peak_rss_mb()
             print(f"  load average now: {load_average()}; {memory_note()}\n")
 
+        if not args.skip_regularized:
+            run_part_4(results, X, y, X_test, y_test, seeds, quick_epochs)
         mem = {arch(r["sizes"]): training_memory_mb(r, X, y)
                for r in (REFERENCE, FAST) + (() if args.skip_final else (FINAL,))}
     results["training_memory_mb"] = mem
@@ -491,6 +566,8 @@ def main(argv=None) -> dict:
     print(f"Summary ({len(X):,} training / {len(X_test):,} test images, float32; seconds are "
           "training only, evaluation apart)")
     print_table(results)
+    for run in results["regularized"]:
+        print_regularized(run)
     print()
     print(f"Peak RSS of the whole process (ru_maxrss; the images alone take {data_mb:.0f} MiB, "
           "and loading them briefly holds more):")
@@ -514,6 +591,22 @@ def main(argv=None) -> dict:
         Path(args.json).write_text(json.dumps(results, indent=1))
         print(f"Measurements saved to {args.json}")
     return results
+
+
+def run_part_4(results: dict, X, y, X_test, y_test, seeds, quick_epochs) -> None:
+    recipe = REGULARIZED
+    epochs = quick_epochs or recipe["epochs"]
+    print(f"4. Regularised recipe: {arch(recipe['sizes'])}, batch {recipe['batch_size']}, dropout "
+          f"{recipe['dropout']:g}, AdamW lr {recipe['lr']:g} weight decay "
+          f"{recipe['weight_decay']:g} with cosine decay over {epochs} epochs, elastic "
+          f"distortions alpha {recipe['alpha']:g} sigma {recipe['sigma']:g}; test measured once")
+    results["load_average"]["regularized"] = load_average()
+    for seed in seeds:
+        run = run_regularized(recipe, X, y, X_test, y_test, seed=seed, epochs=epochs)
+        results["regularized"].append(run)
+        print_regularized(run)
+    results["peak_rss_mb"]["after regularised recipe"] = peak_rss_mb()
+    print(f"  load average now: {load_average()}; {memory_note()}\n")
 
 
 if __name__ == "__main__":
