@@ -173,13 +173,21 @@ def check_batches_per_epoch(batches_per_epoch, n_train: int = 50_000) -> None:
     _passed("batches_per_epoch", f"{len(cases)} cases")
 
 
-def _nearest_mean_reference(X_train, y_train, X, num_classes: int = 10) -> np.ndarray:
+def _nearest_mean_reference(X_train, y_train, X, num_classes: int = 10,
+                            rows: int = 2000) -> np.ndarray:
     means = np.stack([X_train[y_train == k].mean(axis=0, dtype=np.float64)
                       for k in range(num_classes)])
-    X = np.asarray(X, dtype=np.float64)
-    # squared distances from one product, in float64: the same argmin as the norms, one pass
-    squared = (X * X).sum(axis=1, keepdims=True) - 2 * X @ means.T + (means * means).sum(axis=1)
-    return squared.argmin(axis=1)
+    X = np.asarray(X)
+    nearest = []
+    # squared distances from one product, in float64: the same argmin as the norms. A block of
+    # rows at a time, so no float64 copy of all of X and no temporaries as large as it are made
+    # (they were two thirds of the check's time on the validation set).
+    for start in range(0, len(X), rows):
+        block = X[start:start + rows].astype(np.float64)
+        squared = (np.einsum("ij,ij->i", block, block)[:, None] - 2 * (block @ means.T)
+                   + (means * means).sum(axis=1))
+        nearest.append(squared.argmin(axis=1))
+    return np.concatenate(nearest) if nearest else np.zeros(0, dtype=np.intp)
 
 
 def check_nearest_mean(nearest_mean_predict, data) -> None:
@@ -667,6 +675,20 @@ def _stable_reference(update, quadratic: dict, lr: float, steps: int) -> bool:
     return bool(abs(p[1]) < abs(quadratic["start"][1]))
 
 
+def _stable_lrs(update, quadratic: dict, lrs: list, steps: int) -> list:
+    """The lrs of ``lrs`` for which ``_stable_reference`` holds, all runs at once: row i of ``p``
+    is the run at ``lrs[i]``. The update rules are element-wise, so every row computes exactly
+    what its own run would (201 runs in 300 vectorised steps instead of 60,300 Python steps);
+    the gradient is evaluated on the transposed points, one (x, y) pair per column."""
+    start = quadratic["start"].astype(np.float64)
+    p, state = np.tile(start, (len(lrs), 1)), {}
+    column = np.asarray(lrs, dtype=np.float64)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps):
+            update(p, np.asarray(quadratic["grad"](p.T)).T, state, lr=column)
+    return [lr for lr, y in zip(lrs, p[:, 1]) if abs(y) < abs(start[1])]
+
+
 def check_nesterov_limit(is_stable, nesterov_limit, nesterov, quadratic: dict) -> None:
     """06 · Exercise 2: ``is_stable(update, lr, steps=300)``, then ``nesterov_limit``, the
     largest stable lr of ``np.linspace(0.02, 0.04, 201)`` for Nesterov."""
@@ -678,7 +700,7 @@ def check_nesterov_limit(is_stable, nesterov_limit, nesterov, quadratic: dict) -
                 hint="run the rule with run(update, 'quadratic', steps, lr=lr) and compare the "
                      "final |y| with the starting |y|")
     grid = [float(lr) for lr in np.linspace(0.02, 0.04, 201)]
-    stable = [lr for lr in grid if _stable_reference(nesterov, quadratic, lr, 300)]
+    stable = _stable_lrs(nesterov, quadratic, grid, 300)
     _check_choice("nesterov_limit", nesterov_limit, grid, stable, "np.linspace(0.02, 0.04, 201)",
                   "is stable for Nesterov over 300 steps")
     _passed("is_stable and nesterov_limit", f"largest stable lr {float(nesterov_limit):.4f}")
