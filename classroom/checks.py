@@ -574,20 +574,80 @@ def check_early_stopping(early_stopping) -> None:
         ([3.0, 2.0, 1.0], 1), ([1.0, 0.9, 0.9, 0.9], 2), ([0.5], 3), ([1.0, 2.0, 3.0, 4.0], 1),
         (np.array(curve), 2)]
     for losses, patience in cases:
-        stop, best = _early_stopping_reference(list(losses), patience)
-        ties_improve = _early_stopping_reference([x - 1e-12 * i for i, x in enumerate(losses)],
-                                                 patience)
         label = f"early_stopping({_describe(losses)}, patience={patience})"
-        _expect(label, _run(early_stopping, "early_stopping", label, losses, patience),
-                (stop, best), hint="count the epochs since the last strict improvement",
-                mistakes=[((stop - 1, best - 1), "count the epochs from 1, not from 0."),
-                          ((stop + 1, best), "you stop one epoch late: stop as soon as "
-                                             "`patience` epochs in a row brought no improvement."),
-                          ((stop - 1, best), "you stop one epoch early: wait for `patience` "
-                                             "epochs without improvement."),
-                          (ties_improve, "an equal loss is not an improvement: only a strictly "
-                                         "lower one is.")])
+        got = _run(early_stopping, "early_stopping", label, losses, patience)
+        problem = _early_stopping_problem(got, list(losses), patience)
+        if problem is not None:
+            raise AssertionError(f"{label}: {problem}")
     _passed("early_stopping", f"{len(cases)} curves and patiences")
+
+
+def _early_stopping_problem(got, losses: list, patience: int) -> str | None:
+    """What is wrong with ``got`` as early_stopping(losses, patience), naming stop_epoch and
+    best_epoch; None if it is right."""
+    stop, best = _early_stopping_reference(losses, patience)
+    never_stops = stop == len(losses)
+    if got is None:
+        if never_stops:
+            return ("it returned None. On this curve training never stops early: does your "
+                    "function reach a `return` when its loop ends without stopping? It must then "
+                    "return the last epoch and the best one, (stop_epoch, best_epoch).")
+        return ("it returned None: a `print` instead of a `return`, or a path through the "
+                "function without `return`? It must return (stop_epoch, best_epoch), a tuple "
+                "of two ints.")
+    shape = nn._answer_difference(got, (stop, best), 0.0, 0.0)
+    if shape is None:
+        return None
+    if not isinstance(got, tuple) or len(got) != 2:
+        return shape + " Return (stop_epoch, best_epoch)."
+    names = ("stop_epoch (the first item)", "best_epoch (the second item)")
+    for name, value, expected in zip(names, got, (stop, best)):
+        if value is None:
+            return f"{name} is None; both must be ints, counted from 1."
+        kind = nn._answer_difference(value, expected, 0.0, 0.0)
+        if kind is not None and not kind.startswith("it is too"):
+            return f"{name}: {kind}"
+    got = (int(got[0]), int(got[1]))
+    if got == (stop - 1, best - 1):
+        return ("both epochs are one too small: count the epochs from 1, not from 0 (the first "
+                "loss in val_losses is that of epoch 1).")
+    if got == (best, stop) and best != stop:
+        return "stop_epoch and best_epoch are swapped: return (stop_epoch, best_epoch)."
+    ties = _early_stopping_reference([x - 1e-12 * i for i, x in enumerate(losses)], patience)
+    if got == ties:
+        return ("you count an equal loss as an improvement: only a loss strictly lower than the "
+                "best so far improves on it.")
+    if got[1] == best and got[0] != stop and never_stops:
+        return ("stop_epoch is wrong (it is too " + ("large" if got[0] > stop else "small")
+                + "): on this curve `patience` epochs in a row without improvement never "
+                "happen, so training runs to the last epoch, counted from 1. best_epoch is "
+                "right.")
+    if got == _early_stopping_reference(losses, patience + 1):
+        return ("stop_epoch is too large: your function waits for patience + 1 epochs in a row "
+                "without improvement before it stops, one more than `patience`. Stop right "
+                "after the `patience`-th such epoch." + (
+                    " best_epoch is right." if got[1] == best else
+                    " (best_epoch differs too: going on past the right stop, your function "
+                    "found a lower loss later.)"))
+    if patience > 1 and got == _early_stopping_reference(losses, patience - 1):
+        return ("stop_epoch is too small: your function stops after patience - 1 epochs in a "
+                "row without improvement, one fewer than `patience`." + (
+                    " best_epoch is right." if got[1] == best else
+                    " (best_epoch differs too: your function stopped before the epoch with the "
+                    "lowest loss.)"))
+    if got[1] == best and abs(got[0] - stop) == 1:
+        return (f"stop_epoch is one too {'large' if got[0] > stop else 'small'}, best_epoch is "
+                "right. Count stop_epoch from 1, like best_epoch, and stop right after the "
+                "`patience`-th epoch in a row that did not improve on the best.")
+    if got[0] == stop:
+        return (f"stop_epoch is right, best_epoch is too {'large' if got[1] > best else 'small'}: "
+                "it is the epoch with the lowest loss up to the stop (the first such epoch, if "
+                "several tie), counted from 1.")
+    return (f"stop_epoch is too {'large' if got[0] > stop else 'small'}"
+            + (", best_epoch is right." if got[1] == best else
+               f" and best_epoch is too {'large' if got[1] > best else 'small'}.")
+            + "\nHint: after each epoch, count the epochs since the last strict improvement; "
+            "stop when that count reaches `patience`.")
 
 
 def check_per_class_accuracy(per_class_accuracy, cm, y_test, test_pred) -> None:
@@ -601,10 +661,12 @@ def check_per_class_accuracy(per_class_accuracy, cm, y_test, test_pred) -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
             by_columns = np.diag(matrix) / matrix.sum(axis=0)
         _expect(label, got, expected, rtol=1e-9,
-                hint="the diagonal holds the right answers; row i sums to the images of class i",
-                mistakes=[(by_columns, "you divided by the column sums (how often each class was "
-                                       "predicted); divide by the row sums, the images of each "
-                                       "class.")])
+                hint="the diagonal holds the right answers; the rows are the true classes, the "
+                     "columns the predictions",
+                mistakes=[(by_columns, "you divided by the column sums, which count how often "
+                                       "each class was predicted. The accuracy of class i is a "
+                                       "share of the images that are an i: divide by the sums "
+                                       "that count those.")])
     _passed("per_class_accuracy", "the test set's cm and a made-up matrix")
 
 

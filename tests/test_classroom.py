@@ -644,6 +644,49 @@ def test_a_check_refuses_something_that_is_not_a_function():
         checks.check_early_stopping(None)
 
 
+_LATE = SOLUTIONS["05-2"].replace("epoch - best_epoch >= patience", "epoch - best_epoch > patience")
+_EARLY = SOLUTIONS["05-2"].replace(">= patience", ">= patience - 1")
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (SOLUTIONS["05-2"].replace("return epoch, best_epoch",
+                               "print(epoch, best_epoch)\n            return"),
+     "it returned None: a `print` instead of a `return`"),
+    (SOLUTIONS["05-2"].replace("    return len(val_losses), best_epoch\n", ""),
+     "never stops early: does your function reach a `return` when its loop ends"),
+    (_LATE, "stop_epoch is too large: your function waits for patience + 1 epochs"),
+    (_EARLY, "stop_epoch is too small: your function stops after patience - 1 epochs"),
+    (_LATE.replace("return len(val_losses), best", "return len(val_losses) + 1, best"),
+     "stop_epoch is too large"),
+    (SOLUTIONS["05-2"].replace("return epoch, best_epoch", "return epoch - 1, best_epoch"),
+     "stop_epoch is one too small, best_epoch is right"),
+    (SOLUTIONS["05-2"].replace("return epoch, best_epoch", "return best_epoch, epoch"),
+     "stop_epoch and best_epoch are swapped"),
+    (SOLUTIONS["05-2"].replace("return epoch, best_epoch", "return epoch, None"),
+     "best_epoch (the second item) is None"),
+    (SOLUTIONS["05-2"].replace("loss < best_loss", "loss <= best_loss"),
+     "an equal loss as an improvement"),
+])
+def test_the_early_stopping_check_names_stop_epoch_and_best_epoch(wrong, words):
+    namespace = _namespace("05-2")
+    run_cell(wrong, namespace)
+    with pytest.raises(AssertionError) as info:
+        run_cell(CHECK_CELLS["05-2"], namespace)
+    message = str(info.value)
+    assert words in message, message
+    assert "Hint" not in message or "too large and" in message or "too small and" in message
+
+
+def test_the_per_class_check_says_what_to_fix_without_the_answer():
+    namespace = _namespace("05-3")
+    run_cell(WRONG["05-3"], namespace)
+    with pytest.raises(AssertionError) as info:
+        run_cell(CHECK_CELLS["05-3"], namespace)
+    message = str(info.value)
+    assert "column sums" in message and "images that are an i" in message, message
+    assert "row sums" not in message and "axis=1" not in message, message
+
+
 # =================================================================================================
 # (2) The generator on synthetic notebooks
 # =================================================================================================
