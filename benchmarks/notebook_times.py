@@ -5,7 +5,8 @@
 
 Each notebook runs top to bottom in a fresh kernel (kernel start included in its total), as
 ``tests/notebook_runner.py`` stores it; nothing is written back. The budget (issue 10): no code
-cell over 5 s, no notebook over 20 s, 01-06 together under 60 s on a 2-core machine. Run it on a
+cell over 5 s, no notebook over 20 s, 01-06 together under 60 s on a 2-core machine; 07 (issue
+11) under 45 s, with one final training cell of up to 20 s. Run it on a
 quiet machine: other heavy processes make every figure several times larger.
 """
 
@@ -21,6 +22,8 @@ import notebook_runner as runner  # noqa: E402
 
 CELL_BUDGET_S = 5.0
 NOTEBOOK_BUDGET_S = 20.0
+#: Notebooks with a budget of their own: (notebook seconds, seconds of its one longest cell).
+OWN_BUDGETS = {"07_regularization": (45.0, 20.0)}
 
 
 def cell_seconds(cell) -> float:
@@ -53,10 +56,11 @@ def main() -> None:
         total += seconds
         cells = [(cell_seconds(c), i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         cells.sort(key=lambda t: t[0], reverse=True)
-        flag = "  OVER" if seconds > NOTEBOOK_BUDGET_S else ""
+        budget, longest = OWN_BUDGETS.get(path.stem, (NOTEBOOK_BUDGET_S, CELL_BUDGET_S))
+        flag = "  OVER" if seconds > budget else ""
         print(f"{path.stem:22s} {seconds:6.1f} s{flag}", flush=True)
-        for sec, index, cell in cells[:args.top]:
-            mark = "  OVER" if sec > CELL_BUDGET_S else ""
+        for rank, (sec, index, cell) in enumerate(cells[:args.top]):
+            mark = "  OVER" if sec > (longest if rank == 0 else CELL_BUDGET_S) else ""
             print(f"    cell {index:3d} {sec:5.1f} s{mark}  {first_line(cell)}", flush=True)
     print(f"{'total':22s} {total:6.1f} s")
 

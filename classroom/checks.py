@@ -912,8 +912,14 @@ def check_classic_dropout(classic_dropout) -> None:
                        rng=np.random.default_rng(seed), train=train)
             expected = _classic_dropout_reference(A, p, seed, train)
             keep = (np.random.default_rng(seed).random(A.shape) >= p).astype(A.dtype)
+            other_masks = [A * (1 - keep),
+                           A * (np.random.default_rng(seed).random(A.shape, dtype=np.float32)
+                                >= p).astype(A.dtype)]
+            mask_words = ("your keep-mask is not `rng.random(A.shape) >= p`: reversed (< p), or "
+                          "drawn another way (another dtype or function draws other numbers).")
             mistakes = ([(A * keep / A.dtype.type(1 - p), "that is inverted dropout: the classic "
                                                           "form does not scale in training.")]
+                        + [(wrong, mask_words) for wrong in other_masks]
                         if train else [(A, "in evaluation the classic form multiplies every "
                                            "unit by 1 - p (the inverted form is the one that "
                                            "leaves it alone)."),
