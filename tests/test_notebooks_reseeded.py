@@ -27,9 +27,9 @@ import notebook_runner as runner
 SECOND_PASS_SEED = int(os.environ.get("NN_SECOND_PASS_SEED", "1"))
 
 
-@pytest.mark.second_pass
-@pytest.mark.parametrize("path", runner.NOTEBOOKS, ids=[p.stem for p in runner.NOTEBOOKS])
-def test_notebook_under_another_seed_and_two_threads(path):
+def second_pass(path):
+    """Run ``path`` under the second pass's seed and two BLAS threads; fail on any error, failed
+    assert or lost figure."""
     env = runner.kernel_env(NN_SEED=SECOND_PASS_SEED, NN_BLAS_THREADS=2)
     executed, _ = runner.execute(path, env=env)
     stored = runner.count_images(nbformat.read(path, as_version=4))
@@ -38,3 +38,20 @@ def test_notebook_under_another_seed_and_two_threads(path):
         f"{path.name} drew {drawn} PNG figures under seed {SECOND_PASS_SEED}, its stored version "
         f"has {stored}: a figure was lost (shown as text?) or one was added without re-storing "
         "the notebook")
+
+
+def _second_pass_class(path):
+    """One test class per notebook: pytest-xdist's --dist loadscope keeps a class on one worker,
+    so the notebooks of this pass spread over the workers instead of queueing on one."""
+
+    @pytest.mark.second_pass
+    class SecondPass:
+        def test_notebook_under_another_seed_and_two_threads(self):
+            second_pass(path)
+
+    SecondPass.__name__ = SecondPass.__qualname__ = f"TestSecondPass_{path.stem}"
+    return SecondPass
+
+
+for _path in runner.NOTEBOOKS:
+    globals()[f"TestSecondPass_{_path.stem}"] = _second_pass_class(_path)
