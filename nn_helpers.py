@@ -1742,6 +1742,18 @@ def _check_layers(layers, params) -> list:
     """``layers`` as a list of Layer objects that fit ``params`` (already checked): dense layers
     numbered 1, 2, ..., one per W of params, and the last layer a dense one (its output is the
     logits)."""
+    layers = _check_layer_list(layers)
+    dense = [layer.index for layer in layers if isinstance(layer, Dense)]
+    L = len(params) // 2
+    if dense != list(range(1, L + 1)) or not isinstance(layers[-1], Dense):
+        raise ValueError(f"layers {list(layers)} do not fit params with {L} dense layers (W1 to "
+                         f"W{L}): they need Dense(1), ..., Dense({L}) in this order, the last "
+                         "layer a Dense one (its output is the logits).")
+    return list(layers)
+
+
+def _check_layer_list(layers) -> list:
+    """``layers`` as a list, when it is a list or tuple of Layer objects."""
     if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
         raise TypeError(f"layers must be a list of layers such as nn.mlp_layers(2) returns "
                         f"([Dense(1), Activation('relu'), Dense(2)]), got {layers!r}.")
@@ -1750,12 +1762,6 @@ def _check_layers(layers, params) -> list:
         raise TypeError(f"layers[{bad}] is {layers[bad]!r} ({type(layers[bad]).__name__}), not a "
                         "layer; build layers with nn.Dense(i), nn.Activation(name), "
                         "nn.Dropout(rate).")
-    dense = [layer.index for layer in layers if isinstance(layer, Dense)]
-    L = len(params) // 2
-    if dense != list(range(1, L + 1)) or not isinstance(layers[-1], Dense):
-        raise ValueError(f"layers {list(layers)} do not fit params with {L} dense layers (W1 to "
-                         f"W{L}): they need Dense(1), ..., Dense({L}) in this order, the last "
-                         "layer a Dense one (its output is the logits).")
     return list(layers)
 
 
@@ -1876,12 +1882,8 @@ def check_model_gradients(layers, params: dict, X, y, *, train: bool = False, se
 
 def layers_to_json(layers) -> str:
     """The architecture ``layers`` as a JSON string (what ``save_params`` stores)."""
-    if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)) \
-            or not all(isinstance(layer, Layer) for layer in layers):
-        raise TypeError(f"layers must be a list of layers such as nn.mlp_layers(2) returns, got "
-                        f"{layers!r}.")
     return json.dumps({"format": ARCHITECTURE_FORMAT,
-                       "layers": [layer.config() for layer in layers]})
+                       "layers": [layer.config() for layer in _check_layer_list(layers)]})
 
 
 def layers_from_json(text: str) -> list:
@@ -1918,11 +1920,7 @@ def random_shift(X, max_shift: int = 2, *, rng, image_shape=(28, 28)) -> np.ndar
     labels stay valid, since a digit moved by a pixel or two is the same digit. No Python loop
     over the images: one padded copy, then every image's window is read at once.
     """
-    X = _check_array(X, "X", finite=False)
-    H, W = _check_image_shape(image_shape)
-    if X.ndim not in (2, 3) or X.shape[1:] not in ((H * W,), (H, W)):
-        raise ValueError(f"random_shift expects images as X (N, {H * W}) or (N, {H}, {W}), got "
-                         f"shape {X.shape}; pass image_shape= for images of another size.")
+    X, H, W = _check_images(X, image_shape, "random_shift", kinds="biuf")
     s = _check_int(max_shift, "max_shift", minimum=0, hint=" (pixels)")
     if s >= min(H, W):
         raise ValueError(f"max_shift must be smaller than the image ({H} x {W}), got {s}; "
@@ -1946,11 +1944,7 @@ def random_elastic(X, alpha: float = 34.0, sigma: float = 4.0, *, rng,
     almost rigidly, small ``sigma`` scrambles it; Simard et al. used ``sigma=4, alpha=34`` on
     MNIST. X: (N, H * W) or (N, H, W) floats -> the same shape and dtype, a new array.
     """
-    X = _check_array(X, "X", kinds="f", finite=False)
-    H, W = _check_image_shape(image_shape)
-    if X.ndim not in (2, 3) or X.shape[1:] not in ((H * W,), (H, W)):
-        raise ValueError(f"random_elastic expects images as X (N, {H * W}) or (N, {H}, {W}), "
-                         f"got shape {X.shape}; pass image_shape= for images of another size.")
+    X, H, W = _check_images(X, image_shape, "random_elastic", kinds="f")
     alpha = _check_real(alpha, "alpha", low_closed=True, hint=" (pixels; 34 suits MNIST)")
     sigma = _check_real(sigma, "sigma", hint=" (pixels; 4 suits MNIST)")
     rng = _make_rng(rng)
@@ -1987,6 +1981,17 @@ def _bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     upper = np.take(flat, top + c0) * (1 - fc) + np.take(flat, top + c1) * fc
     lower = np.take(flat, bottom + c0) * (1 - fc) + np.take(flat, bottom + c1) * fc
     return upper * (1 - fr) + lower * fr
+
+
+def _check_images(X, image_shape, caller: str, kinds: str):
+    """X as images of ``image_shape`` (H, W), flattened (N, H * W) or not (N, H, W); returns
+    X (an array of ``kinds``), H and W."""
+    X = _check_array(X, "X", kinds=kinds, finite=False)
+    H, W = _check_image_shape(image_shape)
+    if X.ndim not in (2, 3) or X.shape[1:] not in ((H * W,), (H, W)):
+        raise ValueError(f"{caller} expects images as X (N, {H * W}) or (N, {H}, {W}), got shape "
+                         f"{X.shape}; pass image_shape= for images of another size.")
+    return X, H, W
 
 
 def _check_image_shape(image_shape) -> tuple[int, int]:
